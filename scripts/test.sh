@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The single test command for Switchboard: ./scripts/test.sh [cargo test args]
+#
+# 1. Installs the system tools the tests need (Debian/Ubuntu, via apt-get)
+#    if they are missing; any failure to install is fatal, never skipped.
+# 2. cargo build --workspace --all-targets
+# 3. cargo test --workspace [args]
+#
+# Extra arguments are passed to `cargo test`, e.g.
+#   ./scripts/test.sh -p sip
+#   ./scripts/test.sh --test e2e_options
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf '\nscripts/test.sh: ERROR: %s\n\n' "$*" >&2
+    exit 1
+}
+
+# --- Rust toolchain -----------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+    die "cargo not found. Install Rust (https://rustup.rs) and make sure ~/.cargo/bin is on PATH."
+fi
+
+# --- System packages the tests need ------------------------------------------
+# Each entry: "<executable> <Debian package>". Executables are looked up on
+# PATH as files (type -P), so shell builtins such as `kill` do not count.
+REQUIRED_TOOLS=(
+    "sipp sip-tester" # SIPp drives the end-to-end SIP scenarios in tests/sipp/
+    "kill procps"     # /bin/kill: the e2e harness stops the server with SIGTERM
+)
+
+missing_pkgs=()
+missing_tools=()
+for entry in "${REQUIRED_TOOLS[@]}"; do
+    tool=${entry%% *}
+    pkg=${entry##* }
+    if ! type -P "$tool" >/dev/null 2>&1; then
+        missing_tools+=("$tool")
+        missing_pkgs+=("$pkg")
+    fi
+done
+
+if ((${#missing_pkgs[@]} > 0)); then
+    log "missing test tools: ${missing_tools[*]} -> installing Debian packages: ${missing_pkgs[*]}"
+    install_hint="install the Debian package(s) '${missing_pkgs[*]}' (apt-get install -y ${missing_pkgs[*]}) and re-run"
+
+    if ! command -v apt-get >/dev/null 2>&1; then
+        die "apt-get not found (not a Debian/Ubuntu system?). The tests need: ${missing_tools[*]}; ${install_hint}, or install the equivalent packages for your OS."
+    fi
+
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            if [[ -t 0 ]]; then
+                sudo_cmd=(sudo)
+            else
+                # No terminal (CI): never hang on a password prompt.
+                sudo_cmd=(sudo -n)
+            fi
+        else
+            die "not running as root and sudo is not available; as root, ${install_hint}."
+        fi
+    fi
+
+    apt_opts=(-y -q -o DPkg::Lock::Timeout=600)
+    log "apt-get update"
+    if ! ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive \
+        apt-get "${apt_opts[@]}" update; then
+        die "'apt-get update' failed; cannot install ${missing_pkgs[*]}. Fix apt (network, sources, sudo rights), or ${install_hint}."
+    fi
+    log "apt-get install ${missing_pkgs[*]}"
+    if ! ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive \
+        apt-get "${apt_opts[@]}" install --no-install-recommends "${missing_pkgs[@]}"; then
+        die "'apt-get install ${missing_pkgs[*]}' failed. The tests cannot run without: ${missing_tools[*]}. ${install_hint^}."
+    fi
+
+    for tool in "${missing_tools[@]}"; do
+        type -P "$tool" >/dev/null 2>&1 ||
+            die "installed ${missing_pkgs[*]} but '$tool' is still not on PATH ($PATH)."
+    done
+fi
+
+# `sipp -v` exits 99 by design; only its text matters here.
+sipp_version=$(sipp -v 2>&1 </dev/null || true)
+sipp_version=$(grep -m1 -o 'SIPp v[^ ]*' <<<"$sipp_version" || true)
+log "using $(type -P sipp) (${sipp_version:-unknown version})"
+
+# --- Build and test ----------------------------------------------------------
+log "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+log "cargo test --workspace $*"
+cargo test --workspace "$@"
+
+log "all tests passed"
