@@ -45,6 +45,18 @@ pub enum SipMessage {
     Response(Response),
 }
 
+macro_rules! single_copy {
+    ($fn:ident, $variant:ident, $ty:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $fn(&self) -> Option<$ty> {
+            self.0.iter().find_map(|h| match h {
+                Header::$variant(v) => Some(*v),
+                _ => None,
+            })
+        }
+    };
+}
+
 macro_rules! single {
     ($fn:ident, $variant:ident, $ty:ty, $doc:literal) => {
         #[doc = $doc]
@@ -63,9 +75,9 @@ impl Headers {
     single!(call_id, CallId, ByteString, "The Call-ID.");
     single!(cseq, CSeq, CSeq, "The CSeq.");
     single!(content_type, ContentType, MediaType, "The Content-Type.");
-    single!(content_length, ContentLength, u32, "The Content-Length.");
-    single!(max_forwards, MaxForwards, u8, "The Max-Forwards value.");
-    single!(expires, Expires, u32, "The Expires value.");
+    single_copy!(content_length, ContentLength, u32, "The Content-Length.");
+    single_copy!(max_forwards, MaxForwards, u8, "The Max-Forwards value.");
+    single_copy!(expires, Expires, u32, "The Expires value.");
 
     /// Every Via entry, top first.
     pub fn vias(&self) -> impl Iterator<Item = &Via> {

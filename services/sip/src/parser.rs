@@ -107,10 +107,19 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
                 body_offset: after,
             });
         }
+        if b[next..end].iter().all(|&c| grammar::is_wsp(c)) {
+            // A line of only white space ends the headers as an empty line would (NIST torture 12a).
+            return Ok(RawMessage {
+                input: input.clone(),
+                start_line,
+                headers,
+                body_offset: after,
+            });
+        }
         let line_start = next;
-        // Folded continuation lines start with white space.
+        // Folded continuation lines start with white space (but are not blank).
         let (mut value_end, mut after) = (end, after);
-        while after < b.len() && grammar::is_wsp(b[after]) {
+        while after < b.len() && grammar::is_wsp(b[after]) && !blank_line(b, after) {
             match line_end(b, after) {
                 Some((e, a)) => {
                     value_end = e;
@@ -132,7 +141,8 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
             .take_while(|&&c| is_token(c))
             .count();
         let mut colon = line_start + name_len;
-        while colon < value_end && grammar::is_wsp(b[colon]) {
+        // HCOLON allows only SP and HTAB, but a fold before the colon is LWS too (NIST torture 15).
+        while colon < value_end && is_lws_byte(b[colon]) {
             colon += 1;
         }
         if name_len == 0 || colon >= value_end || b[colon] != b':' {
@@ -155,6 +165,14 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
             value_offset: vs,
         });
         next = after;
+    }
+}
+
+/// Whether the line starting at `from` holds only white space.
+fn blank_line(b: &[u8], from: usize) -> bool {
+    match line_end(b, from) {
+        Some((end, _)) => b[from..end].iter().all(|&c| grammar::is_wsp(c)),
+        None => false,
     }
 }
 
@@ -327,13 +345,17 @@ fn status_line(line: &Bytes) -> Result<(u16, ByteString), ParseError> {
             ParseErrorKind::StartLine("status code 100 to 699"),
         ));
     }
-    if code.get(3) != Some(&b' ') {
-        return Err(ParseError::new(
-            sp + 4,
-            ParseErrorKind::StartLine("space after status code"),
-        ));
-    }
-    let reason = &code[4..];
+    let reason = match code.get(3) {
+        Some(b' ') => &code[4..],
+        // A status line cut right after the code has an empty reason phrase.
+        None => &code[3..],
+        Some(_) => {
+            return Err(ParseError::new(
+                sp + 4,
+                ParseErrorKind::StartLine("space after status code"),
+            ));
+        }
+    };
     if reason.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f) {
         return Err(ParseError::new(
             sp + 5,
