@@ -308,7 +308,7 @@ fn version(v: &[u8], at: usize) -> Result<(), ParseError> {
     let ok_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
     match dot {
         Some(d) if ok_digits(&rest[..d]) && ok_digits(&rest[d + 1..]) => {
-            if &rest[..] == b"2.0" {
+            if rest == b"2.0" {
                 Ok(())
             } else {
                 Err(ParseError::new(at, ParseErrorKind::UnsupportedVersion))

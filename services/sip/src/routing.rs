@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 
 use crate::header::Via;
-use crate::uri::Host;
 
 /// Stamps the top Via of a received request per §18.2.1 and RFC 3581: `received` when sent-by
 /// differs from the source address (always when `rport` was asked for), and the `rport` value.
@@ -14,16 +13,8 @@ pub fn stamp_received(via: &mut Via, source: SocketAddr) {
     let rport_requested = via.params.contains("rport");
     let sent_by_matches = via.host.ip() == Some(source.ip());
     if !sent_by_matches || rport_requested {
-        via.params.set(
-            "received",
-            Some(
-                &Host::from(source.ip())
-                    .to_string()
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-            ),
-        );
+        // An IP address displays without brackets, as `received` wants it.
+        via.params.set("received", Some(&source.ip().to_string()));
     }
     if rport_requested {
         via.params.set("rport", Some(&source.port().to_string()));
@@ -45,6 +36,7 @@ pub fn response_destination(top_via: &Via, source: SocketAddr) -> SocketAddr {
 mod tests {
     use super::*;
     use crate::header::Transport;
+    use crate::uri::Host;
 
     fn via(host: Host, port: Option<u16>) -> Via {
         Via::new(Transport::Udp, host, port, "z9hG4bK1")

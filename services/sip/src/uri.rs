@@ -183,7 +183,7 @@ impl Uri {
     pub fn parse(input: &str) -> Result<Uri, ParseError> {
         let src = Bytes::copy_from_slice(input.as_bytes());
         match uri(&src, &src, UriContext::NameAddr) {
-            Ok((rest, u)) if rest.is_empty() => Ok(u),
+            Ok((b"", u)) => Ok(u),
             Ok((rest, _)) => Err(ParseError::new(
                 grammar::offset_in(&src, rest),
                 ParseErrorKind::Uri("end of URI"),
@@ -234,12 +234,13 @@ pub fn percent_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut k = 0;
     while k < b.len() {
-        if b[k] == b'%' && k + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[k + 1]), hex(b[k + 2])) {
-                out.push(h << 4 | l);
-                k += 3;
-                continue;
-            }
+        if b[k] == b'%'
+            && k + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[k + 1]), hex(b[k + 2]))
+        {
+            out.push(h << 4 | l);
+            k += 3;
+            continue;
         }
         out.push(b[k]);
         k += 1;

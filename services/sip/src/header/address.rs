@@ -220,15 +220,15 @@ pub(crate) fn contact<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, Contact> {
     }
     let (r, list) = list1(src, i, name_addr)?;
     for a in &list {
-        if let Some(v) = a.params.get("expires") {
-            if v.and_then(|v| v.parse::<u32>().ok()).is_none() {
-                return cut(i, "Contact expires within 0..2^32-1 seconds");
-            }
+        if let Some(v) = a.params.get("expires")
+            && v.and_then(|v| v.parse::<u32>().ok()).is_none()
+        {
+            return cut(i, "Contact expires within 0..2^32-1 seconds");
         }
-        if let Some(v) = a.params.get("q") {
-            if v.and_then(parse_qvalue).is_none() {
-                return cut(i, "Contact q between 0 and 1");
-            }
+        if let Some(v) = a.params.get("q")
+            && v.and_then(parse_qvalue).is_none()
+        {
+            return cut(i, "Contact q between 0 and 1");
         }
     }
     Ok((r, Contact::Addresses(list)))

@@ -165,15 +165,15 @@ pub(crate) fn via<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, Via> {
         }
     };
     let (r, params) = header_params(src, r)?;
-    if let Some(v) = params.get("ttl") {
-        if v.and_then(|t| t.parse::<u8>().ok()).is_none() {
-            return cut(i, "Via ttl between 0 and 255");
-        }
+    if let Some(v) = params.get("ttl")
+        && v.and_then(|t| t.parse::<u8>().ok()).is_none()
+    {
+        return cut(i, "Via ttl between 0 and 255");
     }
-    if let Some(Some(v)) = params.get("rport") {
-        if v.parse::<u16>().is_err() {
-            return cut(i, "Via rport port number");
-        }
+    if let Some(Some(v)) = params.get("rport")
+        && v.parse::<u16>().is_err()
+    {
+        return cut(i, "Via rport port number");
     }
     let protocol = if name.eq_ignore_ascii_case(b"SIP") && version == b"2.0" {
         ByteString::from_static("SIP/2.0")

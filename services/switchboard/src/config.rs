@@ -1,0 +1,319 @@
+//! Configuration: the TOML file's shape and how flags, environment, file and defaults combine
+//! (precedence: flag > environment > file > default).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use sip::FramingLimits;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::transport::TransportSettings;
+
+/// Default SIP listen address (UDP and TCP).
+pub const DEFAULT_SIP_LISTEN: &str = "0.0.0.0:5060";
+/// Default HTTP listen address.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Default TCP idle timeout, in seconds.
+pub const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 300;
+
+/// The config file as written; every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Directory for local state.
+    pub data_dir: Option<PathBuf>,
+    /// `[sip]`
+    #[serde(default)]
+    pub sip: SipFileConfig,
+    /// `[http]`
+    #[serde(default)]
+    pub http: HttpFileConfig,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogFileConfig,
+}
+
+/// The `[sip]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipFileConfig {
+    /// Listen addresses (UDP and TCP on each).
+    pub listen: Option<Vec<SocketAddr>>,
+    /// Seconds without traffic after which a TCP connection is closed.
+    pub tcp_idle_timeout_secs: Option<u64>,
+    /// Largest TCP message header section, in bytes.
+    pub max_header_bytes: Option<usize>,
+    /// Largest TCP message body, in bytes.
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The `[http]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFileConfig {
+    /// `text` or `json`.
+    pub format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    /// Parses config file text.
+    pub fn parse(text: &str) -> anyhow::Result<FileConfig> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        FileConfig::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// The effective settings the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// SIP listen addresses (UDP and TCP on each).
+    pub sip_listen: Vec<SocketAddr>,
+    /// HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Directory for local state.
+    pub data_dir: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// TCP idle timeout, in seconds.
+    pub tcp_idle_timeout_secs: u64,
+    /// Largest TCP message header section, in bytes.
+    pub max_header_bytes: usize,
+    /// Largest TCP message body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+fn parse_default(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.parse()
+        .with_context(|| format!("bad built-in default address {addr}"))
+}
+
+impl Settings {
+    /// Loads the config file named by `args` (if any) and resolves the settings.
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::resolve(args, &file)
+    }
+
+    /// Combines command line (flags and environment, already merged by clap), file and defaults.
+    pub fn resolve(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+        let limits = FramingLimits::default();
+        let sip_listen = if !args.sip_listen.is_empty() {
+            args.sip_listen.clone()
+        } else if let Some(listen) = &file.sip.listen {
+            listen.clone()
+        } else {
+            vec![parse_default(DEFAULT_SIP_LISTEN)?]
+        };
+        let settings = Settings {
+            sip_listen,
+            http_listen: match args.http_listen.or(file.http.listen) {
+                Some(a) => a,
+                None => parse_default(DEFAULT_HTTP_LISTEN)?,
+            },
+            data_dir: args
+                .data_dir
+                .clone()
+                .or_else(|| file.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            log_format: args.log_format.or(file.log.format).unwrap_or_default(),
+            tcp_idle_timeout_secs: file
+                .sip
+                .tcp_idle_timeout_secs
+                .unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT_SECS),
+            max_header_bytes: file.sip.max_header_bytes.unwrap_or(limits.max_header_bytes),
+            max_body_bytes: file.sip.max_body_bytes.unwrap_or(limits.max_body_bytes),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.sip_listen.is_empty() {
+            bail!("sip.listen must name at least one address");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for addr in &self.sip_listen {
+            if !seen.insert(addr) {
+                bail!("SIP listen address {addr} is given twice");
+            }
+        }
+        if self.tcp_idle_timeout_secs == 0 {
+            bail!("sip.tcp_idle_timeout_secs must be at least 1");
+        }
+        if self.max_header_bytes < 256 {
+            bail!("sip.max_header_bytes must be at least 256");
+        }
+        Ok(())
+    }
+
+    /// The transport tunables these settings give.
+    pub fn transport(&self) -> TransportSettings {
+        TransportSettings {
+            limits: FramingLimits {
+                max_header_bytes: self.max_header_bytes,
+                max_body_bytes: self.max_body_bytes,
+            },
+            idle_timeout: Duration::from_secs(self.tcp_idle_timeout_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let mut full = vec!["switchboard", "serve"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).expect("arguments parse").command {
+            Command::Serve(a) | Command::CheckConfig(a) => a,
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("test address parses")
+    }
+
+    const FILE: &str = r#"
+        data_dir = "/var/lib/switchboard"
+        [sip]
+        listen = ["127.0.0.1:5070", "[::1]:5070"]
+        tcp_idle_timeout_secs = 60
+        max_header_bytes = 8192
+        max_body_bytes = 1024
+        [http]
+        listen = "127.0.0.1:9090"
+        [log]
+        format = "json"
+    "#;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = Settings::resolve(&ServeArgs::default(), &FileConfig::default()).expect("valid");
+        assert_eq!(s.sip_listen, vec![addr("0.0.0.0:5060")]);
+        assert_eq!(s.http_listen, addr("127.0.0.1:8080"));
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.transport().idle_timeout, Duration::from_secs(300));
+        assert_eq!(s.transport().limits, FramingLimits::default());
+    }
+
+    #[test]
+    fn the_file_beats_the_defaults() {
+        let file = FileConfig::parse(FILE).expect("example parses");
+        let s = Settings::resolve(&ServeArgs::default(), &file).expect("valid");
+        assert_eq!(
+            s.sip_listen,
+            vec![addr("127.0.0.1:5070"), addr("[::1]:5070")]
+        );
+        assert_eq!(s.http_listen, addr("127.0.0.1:9090"));
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/switchboard"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.transport().idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.max_header_bytes, 8192);
+        assert_eq!(s.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let file = FileConfig::parse(FILE).expect("example parses");
+        let args = serve_args(&[
+            "--sip-listen",
+            "127.0.0.1:6000",
+            "--sip-listen",
+            "127.0.0.1:6001,127.0.0.1:6002",
+            "--http-listen",
+            "127.0.0.1:7000",
+            "--data-dir",
+            "/tmp/sb",
+            "--log-format",
+            "text",
+        ]);
+        let s = Settings::resolve(&args, &file).expect("valid");
+        assert_eq!(
+            s.sip_listen,
+            vec![
+                addr("127.0.0.1:6000"),
+                addr("127.0.0.1:6001"),
+                addr("127.0.0.1:6002")
+            ]
+        );
+        assert_eq!(s.http_listen, addr("127.0.0.1:7000"));
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/sb"));
+        assert_eq!(s.log_format, LogFormat::Text);
+        // Keys without a flag still come from the file.
+        assert_eq!(s.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn unset_flags_leave_the_file_values() {
+        let file = FileConfig::parse(FILE).expect("example parses");
+        let s = Settings::resolve(&serve_args(&["--data-dir", "/x"]), &file).expect("valid");
+        assert_eq!(s.http_listen, addr("127.0.0.1:9090"));
+        assert_eq!(s.sip_listen.len(), 2);
+        assert_eq!(s.data_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(FileConfig::parse("[sip]\nlisten_on = []\n").is_err());
+        assert!(FileConfig::parse("[http]\nlisten = \"localhost\"\n").is_err());
+        assert!(FileConfig::parse("[log]\nformat = \"xml\"\n").is_err());
+        let empty = FileConfig::parse("[sip]\nlisten = []\n").expect("parses");
+        assert!(Settings::resolve(&ServeArgs::default(), &empty).is_err());
+        let zero = FileConfig::parse("[sip]\ntcp_idle_timeout_secs = 0\n").expect("parses");
+        assert!(Settings::resolve(&ServeArgs::default(), &zero).is_err());
+    }
+
+    #[test]
+    fn the_example_config_documents_every_key_and_parses() {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/switchboard.example.toml");
+        let file = FileConfig::load(&path).expect("example config loads");
+        let s = Settings::resolve(&ServeArgs::default(), &file).expect("example is valid");
+        // The example spells out the defaults.
+        assert_eq!(
+            s,
+            Settings::resolve(&ServeArgs::default(), &FileConfig::default()).expect("defaults")
+        );
+        let text = std::fs::read_to_string(&path).expect("example readable");
+        for key in [
+            "data_dir",
+            "[sip]",
+            "listen",
+            "tcp_idle_timeout_secs",
+            "max_header_bytes",
+            "max_body_bytes",
+            "[http]",
+            "[log]",
+            "format",
+        ] {
+            assert!(text.contains(key), "example config lacks {key}");
+        }
+    }
+}

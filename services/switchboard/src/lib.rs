@@ -1,0 +1,18 @@
+//! Switchboard: an open-source contact-center server (SIP B2BUA, ACD, IVR).
+//!
+//! This library holds everything the `switchboard` binary runs, so it can be tested without
+//! the binary: configuration ([`config`]), the sans-IO SIP user-agent core ([`ua_core`]), the
+//! actix transport actors ([`transport`]), the HTTP endpoints ([`http`]) and the server
+//! lifecycle ([`server`]).
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod server;
+pub mod stats;
+pub mod transport;
+pub mod ua_core;
+
+/// The `Server` header value Switchboard sends, e.g. `Switchboard/0.1.0`.
+pub const SERVER_NAME: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,186 @@
+//! The server lifecycle: bind every SIP socket, start the transport actors, then the HTTP
+//! server; run until SIGTERM or SIGINT; then stop HTTP, listeners and connections.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Addr, Supervisor};
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::http::{self, HealthState};
+use crate::stats::SipCounters;
+use crate::transport::{
+    BoundListener, ListenerInfo, Shutdown, TcpListener, TransportRegistry, UdpListener,
+    bind_listener,
+};
+use crate::ua_core::UaCore;
+
+/// How long shutdown waits for TCP connections to flush and close.
+const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
+
+/// The running SIP side: listener actors and the transport registry.
+pub struct SipTransports {
+    udp: Vec<Addr<UdpListener>>,
+    tcp: Vec<Addr<TcpListener>>,
+    registry: Arc<TransportRegistry>,
+    listening: Vec<ListenerInfo>,
+}
+
+impl SipTransports {
+    /// Binds UDP and TCP on every address (all or nothing), then starts the actors.
+    ///
+    /// Must run inside an actix System.
+    pub fn start(settings: &Settings, core: Arc<UaCore>) -> anyhow::Result<SipTransports> {
+        let bound: Vec<BoundListener> = settings
+            .sip_listen
+            .iter()
+            .map(|addr| bind_listener(*addr))
+            .collect::<anyhow::Result<_>>()?;
+        let registry = Arc::new(TransportRegistry::default());
+        let transport = settings.transport();
+        let mut sip = SipTransports {
+            udp: Vec::new(),
+            tcp: Vec::new(),
+            registry: registry.clone(),
+            listening: Vec::new(),
+        };
+        for b in bound {
+            let udp_addr = b.udp_addr().context("UDP socket has no local address")?;
+            let tcp_addr = b.tcp_addr().context("TCP listener has no local address")?;
+            let udp = Arc::new(
+                tokio::net::UdpSocket::from_std(b.udp)
+                    .with_context(|| format!("cannot register UDP socket {udp_addr}"))?,
+            );
+            let tcp = Arc::new(
+                tokio::net::TcpListener::from_std(b.tcp)
+                    .with_context(|| format!("cannot register TCP listener {tcp_addr}"))?,
+            );
+            registry.register_udp(udp_addr, udp.clone());
+            let (core_u, reg_u) = (core.clone(), registry.clone());
+            sip.udp.push(Supervisor::start(move |_| {
+                UdpListener::new(udp, udp_addr, core_u, reg_u)
+            }));
+            let (core_t, reg_t) = (core.clone(), registry.clone());
+            sip.tcp.push(Supervisor::start(move |_| {
+                TcpListener::new(tcp, tcp_addr, core_t, reg_t, transport)
+            }));
+            sip.listening.push(ListenerInfo {
+                transport: "udp",
+                address: udp_addr,
+            });
+            sip.listening.push(ListenerInfo {
+                transport: "tcp",
+                address: tcp_addr,
+            });
+        }
+        Ok(sip)
+    }
+
+    /// The bound sockets.
+    pub fn listening(&self) -> &[ListenerInfo] {
+        &self.listening
+    }
+
+    /// The registry of open connections and sockets.
+    pub fn registry(&self) -> &Arc<TransportRegistry> {
+        &self.registry
+    }
+
+    /// Stops the listeners, then closes every TCP connection (bounded wait).
+    pub async fn shutdown(self) {
+        // Each listener's Addr is dropped right after queueing Shutdown, so its Supervisor
+        // sees no live address when the actor stops and does not restart it.
+        for addr in self.udp {
+            addr.do_send(Shutdown);
+        }
+        for addr in self.tcp {
+            addr.do_send(Shutdown);
+        }
+        let conns = self.registry.close_all();
+        let count = conns.len();
+        let deadline = Instant::now() + CONNECTION_DRAIN;
+        while conns.iter().any(Addr::connected) && Instant::now() < deadline {
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        let open = conns.iter().filter(|c| c.connected()).count();
+        if open > 0 {
+            warn!(
+                open,
+                "tcp connections still open after the drain period; dropping them"
+            );
+        }
+        info!(closed = count - open, "sip transports stopped");
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names the one received.
+async fn shutdown_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT. Must run inside an actix System.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Signal handlers first, so a signal during startup still ends in a clean exit.
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+
+    let counters = Arc::new(SipCounters::default());
+    let core = Arc::new(UaCore::new(counters));
+    let sip = SipTransports::start(&settings, core)?;
+    let listening: Vec<String> = sip.listening().iter().map(ToString::to_string).collect();
+    info!(listening = %listening.join(" "), "sip sockets bound");
+
+    let health = HealthState::new(sip.listening().to_vec());
+    let (server, http_addrs) = http::start(settings.http_listen, health.clone())?;
+    let handle = server.handle();
+    let mut http_task = actix_rt::spawn(server);
+    health.set_ready(true);
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        http = ?http_addrs,
+        data_dir = %settings.data_dir.display(),
+        "switchboard ready"
+    );
+
+    let http_result = tokio::select! {
+        sig = shutdown_signal(&mut term, &mut int) => {
+            info!(signal = sig, "shutting down");
+            None
+        }
+        result = &mut http_task => Some(result),
+    };
+    health.set_ready(false);
+    if http_result.is_none() {
+        handle.stop(true).await;
+        // The server future ends once stopped; its result no longer matters.
+        let _ = http_task.await;
+    }
+    info!("http server stopped");
+    sip.shutdown().await;
+
+    match http_result {
+        None => {
+            info!("switchboard stopped");
+            Ok(())
+        }
+        Some(Ok(Ok(()))) => anyhow::bail!("the HTTP server stopped unexpectedly"),
+        Some(Ok(Err(e))) => Err(e).context("the HTTP server failed"),
+        Some(Err(e)) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
+    }
+}

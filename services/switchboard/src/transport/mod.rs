@@ -1,0 +1,84 @@
+//! SIP transports as actix actors: UDP and TCP on every listen address.
+//!
+//! Actor tree (all on the System's arbiter):
+//!
+//! ```text
+//! server ─┬─ Supervisor<UdpListener>   one per listen address, owns the bound UDP socket
+//!         └─ Supervisor<TcpListener>   one per listen address, owns the bound TCP listener
+//!                 └─ TcpConnection     one per accepted connection (not supervised)
+//! ```
+//!
+//! Failure policy: message handling is wrapped in `catch_unwind`. A panic or I/O error in a
+//! [`TcpConnection`] ends that connection only. A listener whose receive/accept stream ends
+//! stops, and its `Supervisor` restarts it in place on the same bound socket. The
+//! [`TransportRegistry`] maps TCP peers to their connection so responses and later requests go
+//! back on the connection a request came from.
+
+mod bind;
+mod registry;
+mod tcp_connection;
+mod tcp_listener;
+mod udp;
+
+use std::time::Duration;
+
+use actix::Message;
+use bytes::Bytes;
+use serde::Serialize;
+use sip::FramingLimits;
+
+pub use bind::{BoundListener, bind_listener};
+pub use registry::TransportRegistry;
+pub use tcp_connection::TcpConnection;
+pub use tcp_listener::TcpListener;
+pub use udp::{MAX_DATAGRAM, UdpListener};
+
+pub use crate::ua_core::TransportKind;
+
+/// Tunables shared by every transport actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportSettings {
+    /// TCP framing limits (header section and body sizes).
+    pub limits: FramingLimits,
+    /// A TCP connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        TransportSettings {
+            limits: FramingLimits::default(),
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One bound SIP socket, as reported by `/health` and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ListenerInfo {
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
+    /// The bound address (with the real port when 0 was asked for).
+    pub address: std::net::SocketAddr,
+}
+
+impl std::fmt::Display for ListenerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.transport, self.address)
+    }
+}
+
+/// Bytes to write on a TCP connection.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SendBytes(pub Bytes);
+
+/// Asks a TCP connection to flush and close.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct CloseConnection;
+
+/// Asks a listener actor to stop for good (the caller must drop its `Addr` first).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

@@ -1,0 +1,357 @@
+//! The sans-IO SIP user-agent core: out-of-dialog UAS behaviour (RFC 3261 §8.2).
+//!
+//! Input is one inbound message (bytes, source address, transport); output is a list of
+//! [`Action`]s for the transport layer to carry out. No sockets, no clock, no runtime: the
+//! whole module is unit-tested with plain byte strings.
+//!
+//! Checks run in the order RFC 3261 §8.2 gives them: parse, mandatory headers, method
+//! (§8.2.1), Request-URI scheme (§8.2.2.1), Require (§8.2.2.3), content (§8.2.3), then the
+//! method itself.
+
+mod salvage;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use sip::{
+    Header, HeaderName, MediaType, Method, ParseError, Request, Response, SipMessage, parse_raw,
+    parse_typed,
+};
+use tracing::{debug, warn};
+
+use crate::stats::SipCounters;
+
+/// The methods Switchboard handles today (the `Allow` header).
+pub const ALLOWED_METHODS: [Method; 5] = [
+    Method::Invite,
+    Method::Ack,
+    Method::Cancel,
+    Method::Bye,
+    Method::Options,
+];
+
+/// The SIP transports Switchboard listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// One datagram is one message.
+    Udp,
+    /// A byte stream cut into messages by Content-Length.
+    Tcp,
+}
+
+impl TransportKind {
+    /// Lower-case name, as used in logs and `/health`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "udp",
+            TransportKind::Tcp => "tcp",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message as it arrived: a UDP datagram or one TCP frame.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The message bytes.
+    pub bytes: Bytes,
+    /// Where it came from (the UDP source or the TCP peer).
+    pub source: SocketAddr,
+    /// The transport it came over.
+    pub transport: TransportKind,
+}
+
+/// Bytes to send, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// Transport to send over.
+    pub transport: TransportKind,
+    /// UDP: the datagram's destination. TCP: the peer of the connection to write to.
+    pub destination: SocketAddr,
+    /// The serialized message.
+    pub bytes: Bytes,
+}
+
+/// What the transport layer must do after the core handled a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send a message.
+    Send(Outbound),
+}
+
+/// The out-of-dialog user-agent server: turns inbound messages into responses.
+#[derive(Debug)]
+pub struct UaCore {
+    counters: Arc<SipCounters>,
+    server: ByteString,
+}
+
+/// The only body type Switchboard accepts.
+fn sdp() -> MediaType {
+    MediaType::new("application", "sdp")
+}
+
+/// A fresh random To tag.
+fn new_tag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl UaCore {
+    /// A core that counts into `counters`.
+    pub fn new(counters: Arc<SipCounters>) -> Self {
+        UaCore {
+            counters,
+            server: ByteString::from_static(crate::SERVER_NAME),
+        }
+    }
+
+    /// The counters this core updates.
+    pub fn counters(&self) -> &Arc<SipCounters> {
+        &self.counters
+    }
+
+    /// Handles one inbound message and returns what to send. Never panics on input.
+    pub fn handle(&self, inbound: &Inbound) -> Vec<Action> {
+        let raw = match parse_raw(&inbound.bytes) {
+            Ok(raw) => raw,
+            Err(e) => {
+                SipCounters::bump(&self.counters.unparseable_dropped);
+                warn!(
+                    peer = %inbound.source,
+                    transport = %inbound.transport,
+                    len = inbound.bytes.len(),
+                    error = %e,
+                    "sip in: dropped unparseable message (no header section)"
+                );
+                return Vec::new();
+            }
+        };
+        match parse_typed(&raw) {
+            Ok(SipMessage::Request(req)) => self.on_request(req, inbound),
+            Ok(SipMessage::Response(resp)) => {
+                SipCounters::bump(&self.counters.stray_responses);
+                warn!(
+                    status = resp.status,
+                    call_id = resp.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
+                    cseq = %display_cseq(&resp.headers),
+                    branch = top_branch(&resp.headers),
+                    peer = %inbound.source,
+                    transport = %inbound.transport,
+                    "sip in: dropped stray response (no client transaction)"
+                );
+                Vec::new()
+            }
+            Err(e) => self.on_unparseable(&raw, &e, inbound),
+        }
+    }
+
+    /// Answers (or drops) a request whose TCP stream could not be framed, from its head bytes.
+    ///
+    /// `status` is 400 for an ambiguous Content-Length and 513 for an oversized message.
+    pub fn reject_unframeable(
+        &self,
+        head: &Bytes,
+        status: u16,
+        reason: &str,
+        source: SocketAddr,
+        transport: TransportKind,
+    ) -> Vec<Action> {
+        match parse_raw(head) {
+            Ok(raw) => self.salvage(&raw, status, reason, source, transport),
+            Err(_) => {
+                SipCounters::bump(&self.counters.unparseable_dropped);
+                warn!(peer = %source, %transport, %reason, "sip in: unframeable stream; nothing to answer");
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_unparseable(
+        &self,
+        raw: &sip::RawMessage,
+        error: &ParseError,
+        inbound: &Inbound,
+    ) -> Vec<Action> {
+        let status = match error.kind {
+            sip::ParseErrorKind::UnsupportedVersion => 505,
+            _ => 400,
+        };
+        self.salvage(
+            raw,
+            status,
+            &error.reason_phrase(),
+            inbound.source,
+            inbound.transport,
+        )
+    }
+
+    fn on_request(&self, mut req: Request, inbound: &Inbound) -> Vec<Action> {
+        SipCounters::bump(&self.counters.requests_received);
+        debug!(
+            method = %req.method,
+            call_id = req.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
+            cseq = %display_cseq(&req.headers),
+            branch = top_branch(&req.headers),
+            peer = %inbound.source,
+            transport = %inbound.transport,
+            len = inbound.bytes.len(),
+            "sip in"
+        );
+        // RFC 3261 §17.2.1: an ACK is never answered, valid or not.
+        if req.method == Method::Ack {
+            SipCounters::bump(&self.counters.acks_absorbed);
+            debug!(peer = %inbound.source, "sip in: ACK absorbed");
+            return Vec::new();
+        }
+        // §18.2.1: stamp received/rport first, so every response copies them.
+        match req.headers.top_via_mut() {
+            Some(via) => sip::routing::stamp_received(via, inbound.source),
+            None => {
+                SipCounters::bump(&self.counters.unparseable_dropped);
+                warn!(
+                    peer = %inbound.source,
+                    transport = %inbound.transport,
+                    "sip in: dropped request without Via (no way to answer)"
+                );
+                return Vec::new();
+            }
+        }
+        let response = self.respond(&req);
+        self.send(response, &req, inbound)
+    }
+
+    /// Decides the response to a parsed request (with its top Via already stamped).
+    fn respond(&self, req: &Request) -> Response {
+        if let Err(kind) = req.validate() {
+            let reason = ParseError::new(0, kind).reason_phrase();
+            return self.response(req, 400).with_reason(&reason);
+        }
+        // §8.2.1: method inspection.
+        if !ALLOWED_METHODS.contains(&req.method) {
+            let status = match req.method {
+                Method::Extension(_) => 501,
+                _ => 405,
+            };
+            return self.response(req, status).with_header(allow());
+        }
+        // §8.2.2.1: Request-URI scheme.
+        let scheme = req.uri.scheme();
+        if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
+            return self.response(req, 416);
+        }
+        // §8.2.2.3: Require (ignored in CANCEL; Proxy-Require is for proxies).
+        if req.method != Method::Cancel {
+            let unsupported: Vec<ByteString> = req.headers.require().cloned().collect();
+            if !unsupported.is_empty() {
+                return self
+                    .response(req, 420)
+                    .with_header(Header::Unsupported(unsupported));
+            }
+        }
+        // §8.2.3: content processing.
+        if let Some(ct) = req.headers.content_type()
+            && !ct.is("application", "sdp")
+        {
+            return self
+                .response(req, 415)
+                .with_header(Header::Accept(vec![sdp()]));
+        }
+        if content_encodings(req).any(|e| !e.eq_ignore_ascii_case("identity")) {
+            return self.response(req, 415).with_header(Header::Other {
+                name: HeaderName::AcceptEncoding,
+                value: Bytes::from_static(b"identity"),
+            });
+        }
+        // RFC 4475 §3.3.15 (sdp01): an INVITE must accept the SDP answer.
+        if req.method == Method::Invite
+            && let Some(accept) = req.headers.accept()
+            && !accept.iter().any(|range| range.covers(&sdp()))
+        {
+            return self
+                .response(req, 406)
+                .with_header(Header::Accept(vec![sdp()]));
+        }
+        match req.method {
+            Method::Options => self
+                .response(req, 200)
+                .with_header(allow())
+                .with_header(Header::Accept(vec![sdp()]))
+                .with_header(Header::Supported(Vec::new())),
+            // No users or extensions exist yet.
+            Method::Invite => self.response(req, 404),
+            // No transactions or dialogs exist yet.
+            _ => self.response(req, 481),
+        }
+    }
+
+    /// A response to `req` with a fresh To tag and the Server header.
+    fn response(&self, req: &Request, status: u16) -> Response {
+        let tag = (status > 100).then(new_tag);
+        Response::from_request(req, status, tag.as_deref())
+            .with_header(Header::Server(self.server.clone()))
+    }
+
+    fn send(&self, response: Response, req: &Request, inbound: &Inbound) -> Vec<Action> {
+        let destination = match (inbound.transport, req.headers.top_via()) {
+            (TransportKind::Udp, Some(via)) => {
+                sip::routing::response_destination(via, inbound.source)
+            }
+            _ => inbound.source,
+        };
+        SipCounters::bump(&self.counters.responses_sent);
+        debug!(
+            status = response.status,
+            reason = %response.reason,
+            method = %req.method,
+            call_id = response.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
+            cseq = %display_cseq(&response.headers),
+            branch = top_branch(&response.headers),
+            peer = %destination,
+            transport = %inbound.transport,
+            "sip out"
+        );
+        vec![Action::Send(Outbound {
+            transport: inbound.transport,
+            destination,
+            bytes: response.to_bytes(),
+        })]
+    }
+}
+
+/// `Allow: INVITE, ACK, CANCEL, BYE, OPTIONS`.
+fn allow() -> Header {
+    Header::Allow(ALLOWED_METHODS.to_vec())
+}
+
+/// Every Content-Encoding token of a request.
+fn content_encodings(req: &Request) -> impl Iterator<Item = &ByteString> {
+    req.headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::ContentEncoding(v) => Some(v.iter()),
+            _ => None,
+        })
+        .flatten()
+}
+
+/// The CSeq as text for logs, `-` when absent.
+fn display_cseq(headers: &sip::Headers) -> String {
+    headers
+        .cseq()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
+/// The top Via's branch for logs, `-` when absent.
+fn top_branch(headers: &sip::Headers) -> &str {
+    headers.top_via().and_then(|v| v.branch()).unwrap_or("-")
+}
