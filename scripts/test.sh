@@ -3,8 +3,9 @@
 #
 # 1. Installs the system tools the tests need (Debian/Ubuntu, via apt-get)
 #    if they are missing; any failure to install is fatal, never skipped.
-# 2. cargo build --workspace --all-targets
-# 3. cargo test --workspace [args]
+# 2. docker-compose config: docker-compose.yml is valid
+# 3. cargo build --workspace --all-targets
+# 4. cargo test --workspace [args]
 #
 # Extra arguments are passed to `cargo test`, e.g.
 #   ./scripts/test.sh -p sip
@@ -30,6 +31,7 @@ fi
 REQUIRED_TOOLS=(
     "sipp sip-tester" # SIPp drives the end-to-end SIP scenarios in tests/sipp/
     "kill procps"     # /bin/kill: the e2e harness stops the server with SIGTERM
+    "docker-compose docker-compose" # validates docker-compose.yml (no Docker engine needed)
 )
 
 missing_pkgs=()
@@ -87,6 +89,10 @@ fi
 sipp_version=$(sipp -v 2>&1 </dev/null || true)
 sipp_version=$(grep -m1 -o 'SIPp v[^ ]*' <<<"$sipp_version" || true)
 log "using $(type -P sipp) (${sipp_version:-unknown version})"
+
+# --- Deployment files ---------------------------------------------------------
+log "docker-compose config (validates docker-compose.yml)"
+docker-compose -f docker-compose.yml config -q
 
 # --- Build and test ----------------------------------------------------------
 log "cargo build --workspace --all-targets"
