@@ -57,6 +57,21 @@ macro_rules! single_copy {
     };
 }
 
+macro_rules! list {
+    ($fn:ident, $pat:pat => $v:ident, $ty:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $fn(&self) -> impl Iterator<Item = &$ty> {
+            self.0
+                .iter()
+                .filter_map(|h| match h {
+                    $pat => Some($v.iter()),
+                    _ => None,
+                })
+                .flatten()
+        }
+    };
+}
+
 macro_rules! single {
     ($fn:ident, $variant:ident, $ty:ty, $doc:literal) => {
         #[doc = $doc]
@@ -79,16 +94,7 @@ impl Headers {
     single_copy!(max_forwards, MaxForwards, u8, "The Max-Forwards value.");
     single_copy!(expires, Expires, u32, "The Expires value.");
 
-    /// Every Via entry, top first.
-    pub fn vias(&self) -> impl Iterator<Item = &Via> {
-        self.0
-            .iter()
-            .filter_map(|h| match h {
-                Header::Via(v) => Some(v.iter()),
-                _ => None,
-            })
-            .flatten()
-    }
+    list!(vias, Header::Via(v) => v, Via, "Every Via entry, top first.");
 
     /// The topmost Via.
     pub fn top_via(&self) -> Option<&Via> {
@@ -103,16 +109,7 @@ impl Headers {
         })
     }
 
-    /// Every Contact address (a `*` contact yields none; see [`Headers::contact_star`]).
-    pub fn contacts(&self) -> impl Iterator<Item = &NameAddr> {
-        self.0
-            .iter()
-            .filter_map(|h| match h {
-                Header::Contact(Contact::Addresses(v)) => Some(v.iter()),
-                _ => None,
-            })
-            .flatten()
-    }
+    list!(contacts, Header::Contact(Contact::Addresses(v)) => v, NameAddr, "Every Contact address (a `*` contact yields none; see [`Headers::contact_star`]).");
 
     /// Whether a `Contact: *` is present.
     pub fn contact_star(&self) -> bool {
@@ -121,49 +118,13 @@ impl Headers {
             .any(|h| matches!(h, Header::Contact(Contact::Star)))
     }
 
-    /// The Route set, in order.
-    pub fn routes(&self) -> impl Iterator<Item = &NameAddr> {
-        self.0
-            .iter()
-            .filter_map(|h| match h {
-                Header::Route(v) => Some(v.iter()),
-                _ => None,
-            })
-            .flatten()
-    }
+    list!(routes, Header::Route(v) => v, NameAddr, "The Route set, in order.");
 
-    /// The Record-Route entries, in order.
-    pub fn record_routes(&self) -> impl Iterator<Item = &NameAddr> {
-        self.0
-            .iter()
-            .filter_map(|h| match h {
-                Header::RecordRoute(v) => Some(v.iter()),
-                _ => None,
-            })
-            .flatten()
-    }
+    list!(record_routes, Header::RecordRoute(v) => v, NameAddr, "The Record-Route entries, in order.");
 
-    /// Option tags from every Require header.
-    pub fn require(&self) -> impl Iterator<Item = &ByteString> {
-        self.0
-            .iter()
-            .filter_map(|h| match h {
-                Header::Require(v) => Some(v.iter()),
-                _ => None,
-            })
-            .flatten()
-    }
+    list!(require, Header::Require(v) => v, ByteString, "Option tags from every Require header.");
 
-    /// Option tags from every Proxy-Require header.
-    pub fn proxy_require(&self) -> impl Iterator<Item = &ByteString> {
-        self.0
-            .iter()
-            .filter_map(|h| match h {
-                Header::ProxyRequire(v) => Some(v.iter()),
-                _ => None,
-            })
-            .flatten()
-    }
+    list!(proxy_require, Header::ProxyRequire(v) => v, ByteString, "Option tags from every Proxy-Require header.");
 
     /// Media ranges from every Accept header; `None` when there is no Accept header.
     pub fn accept(&self) -> Option<Vec<&MediaType>> {
