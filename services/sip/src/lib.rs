@@ -16,6 +16,7 @@ mod method;
 mod params;
 mod parser;
 pub mod routing;
+pub mod transaction;
 mod uri;
 
 pub use builder::{RequestBuilder, reason_phrase};
