@@ -103,7 +103,7 @@ fn crlf(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut rest = text.as_str();
     while let Some(start) = rest.find("<hex>") {
-        out.extend_from_slice(rest[..start].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..start]);
         let after = &rest[start + 5..];
         let end = after.find("</hex>").expect("<hex> is closed");
         let digits: Vec<u8> = after[..end].bytes().filter(u8::is_ascii_hexdigit).collect();
