@@ -7,6 +7,7 @@
 //! - [`routing`] says where responses go (RFC 3261 §18.2.2, RFC 3581).
 
 mod builder;
+pub mod dialog;
 mod error;
 mod framing;
 mod grammar;
