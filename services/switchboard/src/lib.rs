@@ -2,13 +2,15 @@
 //!
 //! This library holds everything the `switchboard` binary runs, so it can be tested without
 //! the binary: configuration ([`config`]), the sans-IO SIP user-agent core ([`ua_core`]), the
-//! actix transport actors ([`transport`]), the HTTP endpoints ([`http`]) and the server
-//! lifecycle ([`server`]).
+//! actix transport actors ([`transport`]), the four-layer event log ([`events`]), Prometheus
+//! metrics ([`metrics`]), the HTTP endpoints ([`http`]) and the server lifecycle ([`server`]).
 
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod stats;
 pub mod transport;

@@ -10,7 +10,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::http::{self, HealthState};
+use crate::events::EventBus;
+use crate::http::{self, AppState, HealthState};
+use crate::metrics::Metrics;
 use crate::stats::SipCounters;
 use crate::transport::{
     BoundListener, ListenerInfo, Shutdown, TcpListener, TransportRegistry, UdpListener,
@@ -141,13 +143,25 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     })?;
 
     let counters = Arc::new(SipCounters::default());
-    let core = Arc::new(UaCore::new(counters));
+    let metrics = Metrics::new(counters.clone()).context("cannot set up metrics")?;
+    let events = EventBus::new();
+    let core = Arc::new(
+        UaCore::new(counters)
+            .with_metrics(metrics.clone())
+            .with_events(events.clone()),
+    );
     let sip = SipTransports::start(&settings, core)?;
     let listening: Vec<String> = sip.listening().iter().map(ToString::to_string).collect();
     info!(listening = %listening.join(" "), "sip sockets bound");
 
     let health = HealthState::new(sip.listening().to_vec());
-    let (server, http_addrs) = http::start(settings.http_listen, health.clone())?;
+    let state = AppState {
+        health: health.clone(),
+        events: events.clone(),
+        metrics,
+        sse: Default::default(),
+    };
+    let (server, http_addrs) = http::start(settings.http_listen, state)?;
     let handle = server.handle();
     let mut http_task = actix_rt::spawn(server);
     health.set_ready(true);
@@ -166,6 +180,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         result = &mut http_task => Some(result),
     };
     health.set_ready(false);
+    // Ends the event streams, so open SSE responses do not hold up the graceful stop.
+    events.close();
     if http_result.is_none() {
         handle.stop(true).await;
         // The server future ends once stopped; its result no longer matters.

@@ -24,6 +24,8 @@ use sip::{
 };
 use tracing::{debug, warn};
 
+use crate::events::{EventBus, EventDraft, Layer};
+use crate::metrics::Metrics;
 use crate::stats::SipCounters;
 
 /// The methods Switchboard handles today (the `Allow` header).
@@ -90,10 +92,15 @@ pub enum Action {
 }
 
 /// The out-of-dialog user-agent server: turns inbound messages into responses.
+///
+/// Optionally it counts messages into [`Metrics`] and publishes one Method-layer event per
+/// request received to an [`EventBus`]; both are plain handles, so the core stays free of IO.
 #[derive(Debug)]
 pub struct UaCore {
     counters: Arc<SipCounters>,
     server: ByteString,
+    metrics: Option<Metrics>,
+    events: Option<EventBus>,
 }
 
 /// The only body type Switchboard accepts.
@@ -112,12 +119,36 @@ impl UaCore {
         UaCore {
             counters,
             server: ByteString::from_static(crate::SERVER_NAME),
+            metrics: None,
+            events: None,
         }
+    }
+
+    /// Also counts every message received and sent into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Also publishes a Method-layer event for every request received to `events`.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The counters this core updates.
     pub fn counters(&self) -> &Arc<SipCounters> {
         &self.counters
+    }
+
+    /// The metrics this core counts into, if any.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
+    }
+
+    /// The event bus this core publishes to, if any.
+    pub fn events(&self) -> Option<&EventBus> {
+        self.events.as_ref()
     }
 
     /// Handles one inbound message and returns what to send. Never panics on input.
@@ -140,6 +171,9 @@ impl UaCore {
             Ok(SipMessage::Request(req)) => self.on_request(req, inbound),
             Ok(SipMessage::Response(resp)) => {
                 SipCounters::bump(&self.counters.stray_responses);
+                if let (Some(metrics), Some(cseq)) = (&self.metrics, resp.headers.cseq()) {
+                    metrics.message_in(&cseq.method, Some(resp.status));
+                }
                 warn!(
                     status = resp.status,
                     call_id = resp.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
@@ -197,6 +231,10 @@ impl UaCore {
 
     fn on_request(&self, mut req: Request, inbound: &Inbound) -> Vec<Action> {
         SipCounters::bump(&self.counters.requests_received);
+        if let Some(metrics) = &self.metrics {
+            metrics.message_in(&req.method, None);
+        }
+        self.publish_request(&req, inbound);
         debug!(
             method = %req.method,
             call_id = req.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
@@ -309,6 +347,10 @@ impl UaCore {
             _ => inbound.source,
         };
         SipCounters::bump(&self.counters.responses_sent);
+        if let Some(metrics) = &self.metrics {
+            let method = response.headers.cseq().map_or(&req.method, |c| &c.method);
+            metrics.message_out(method, Some(response.status));
+        }
         debug!(
             status = response.status,
             reason = %response.reason,
@@ -325,6 +367,27 @@ impl UaCore {
             destination,
             bytes: response.to_bytes(),
         })]
+    }
+
+    /// Publishes the Method-layer event for a request received (kind `request_received`).
+    fn publish_request(&self, req: &Request, inbound: &Inbound) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let call_id = req.headers.call_id().map_or("", |c| c.as_ref());
+        let mut detail = serde_json::json!({
+            "transport": inbound.transport.as_str(),
+            "peer": inbound.source.to_string(),
+        });
+        if let Some(cseq) = req.headers.cseq() {
+            detail["cseq"] = cseq.seq.into();
+        }
+        events.publish(
+            EventDraft::new(Layer::Method, call_id)
+                .kind("request_received")
+                .method(req.method.as_str())
+                .detail(detail),
+        );
     }
 }
 

@@ -83,6 +83,10 @@ impl UaCore {
         };
         SipCounters::bump(&self.counters.unparseable_answered);
         SipCounters::bump(&self.counters.responses_sent);
+        if let Some(metrics) = &self.metrics {
+            let token = std::str::from_utf8(method).unwrap_or_default();
+            metrics.message_out(&sip::Method::from_token(token), Some(status));
+        }
         warn!(
             status,
             %reason,

@@ -407,3 +407,83 @@ fn every_rfc4475_message_is_handled_without_panicking() {
     }
     assert!(seen > 30, "only {seen} RFC 4475 messages found");
 }
+
+#[test]
+fn traffic_is_counted_in_metrics_and_requests_become_method_events() {
+    use crate::events::{EventBus, Layer};
+    use crate::metrics::Metrics;
+
+    let counters = Arc::new(SipCounters::default());
+    let metrics = Metrics::new(counters.clone()).expect("metrics register");
+    let events = EventBus::new();
+    let core = UaCore::new(counters)
+        .with_metrics(metrics.clone())
+        .with_events(events.clone());
+
+    assert_eq!(
+        answer_with(&core, request("OPTIONS", ""), TransportKind::Udp)
+            .1
+            .status,
+        200
+    );
+    assert!(handle_with(&core, request("ACK", ""), TransportKind::Tcp).is_empty());
+    assert!(handle_with(&core, rfc4475("bcast"), TransportKind::Udp).is_empty());
+    assert_eq!(
+        answer_with(&core, rfc4475("lwsstart"), TransportKind::Udp)
+            .1
+            .status,
+        400
+    );
+    assert_eq!(
+        answer_with(&core, request("X-ODD", ""), TransportKind::Udp)
+            .1
+            .status,
+        501
+    );
+
+    // One Method-layer event per parsed request; none for the stray response or the
+    // unparseable request.
+    let page = events.since(0, 100);
+    let seen: Vec<(&str, Option<&str>, &str)> = page
+        .events
+        .iter()
+        .map(|e| (e.call_id.as_str(), e.method.as_deref(), e.layer.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("test-call-1", Some("OPTIONS"), "method"),
+            ("test-call-1", Some("ACK"), "method"),
+            ("test-call-1", Some("X-ODD"), "method"),
+        ]
+    );
+    let first = &page.events[0];
+    assert_eq!(first.layer, Layer::Method);
+    assert_eq!(first.kind.as_deref(), Some("request_received"));
+    let detail = first.detail.as_ref().expect("detail");
+    assert_eq!(detail["transport"], "udp");
+    assert_eq!(detail["peer"], SOURCE);
+    assert_eq!(detail["cseq"], 1);
+    assert_eq!(
+        page.events[1]
+            .detail
+            .as_ref()
+            .map(|d| d["transport"].clone()),
+        Some("tcp".into())
+    );
+
+    let text = metrics.render().expect("renders");
+    for line in [
+        r#"sip_messages_in_total{method="OPTIONS",status_class=""} 1"#,
+        r#"sip_messages_in_total{method="ACK",status_class=""} 1"#,
+        r#"sip_messages_in_total{method="INVITE",status_class="2xx"} 1"#,
+        r#"sip_messages_in_total{method="other",status_class=""} 1"#,
+        r#"sip_messages_out_total{method="OPTIONS",status_class="2xx"} 1"#,
+        r#"sip_messages_out_total{method="INVITE",status_class="4xx"} 1"#,
+        r#"sip_messages_out_total{method="other",status_class="5xx"} 1"#,
+        "sip_stray_responses_total 1",
+        "sip_unparseable_answered_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
