@@ -98,13 +98,36 @@ pub(crate) fn is_reserved(c: u8) -> bool {
     )
 }
 
+/// `token` characters, as a table: the parsers test every byte of names, tokens and parameters.
+const TOKEN_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = matches!(
+            c as u8,
+            b'a'..=b'z'
+                | b'A'..=b'Z'
+                | b'0'..=b'9'
+                | b'-'
+                | b'.'
+                | b'!'
+                | b'%'
+                | b'*'
+                | b'_'
+                | b'+'
+                | b'`'
+                | b'\''
+                | b'~'
+        );
+        c += 1;
+    }
+    table
+};
+
 /// `token` characters.
+#[inline]
 pub(crate) fn is_token(c: u8) -> bool {
-    is_alphanum(c)
-        || matches!(
-            c,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN_CHARS[usize::from(c)]
 }
 
 /// `word` characters (Call-ID).

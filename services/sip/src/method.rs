@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use bytestring::ByteString;
 
 /// What a request asks for.
@@ -42,30 +43,33 @@ pub enum Method {
 impl Method {
     /// Recognises a method token (case-sensitive); anything else is an extension.
     pub fn from_token(t: &str) -> Method {
-        match t {
-            "INVITE" => Method::Invite,
-            "ACK" => Method::Ack,
-            "OPTIONS" => Method::Options,
-            "BYE" => Method::Bye,
-            "CANCEL" => Method::Cancel,
-            "REGISTER" => Method::Register,
-            "PRACK" => Method::Prack,
-            "SUBSCRIBE" => Method::Subscribe,
-            "NOTIFY" => Method::Notify,
-            "PUBLISH" => Method::Publish,
-            "INFO" => Method::Info,
-            "REFER" => Method::Refer,
-            "MESSAGE" => Method::Message,
-            "UPDATE" => Method::Update,
-            other => Method::Extension(ByteString::from(other)),
-        }
+        Method::known(t.as_bytes()).unwrap_or_else(|| Method::Extension(ByteString::from(t)))
     }
 
-    pub(crate) fn from_shared(t: ByteString) -> Method {
-        match Method::from_token(&t) {
-            Method::Extension(_) => Method::Extension(t),
-            m => m,
-        }
+    /// A method token found in `src`: known methods without touching `src`, extensions as a
+    /// shared slice of it (no copy, and no reference count for the common methods).
+    pub(crate) fn from_span(src: &Bytes, t: &[u8]) -> Method {
+        Method::known(t).unwrap_or_else(|| Method::Extension(crate::params::ascii(src, t)))
+    }
+
+    fn known(t: &[u8]) -> Option<Method> {
+        Some(match t {
+            b"INVITE" => Method::Invite,
+            b"ACK" => Method::Ack,
+            b"OPTIONS" => Method::Options,
+            b"BYE" => Method::Bye,
+            b"CANCEL" => Method::Cancel,
+            b"REGISTER" => Method::Register,
+            b"PRACK" => Method::Prack,
+            b"SUBSCRIBE" => Method::Subscribe,
+            b"NOTIFY" => Method::Notify,
+            b"PUBLISH" => Method::Publish,
+            b"INFO" => Method::Info,
+            b"REFER" => Method::Refer,
+            b"MESSAGE" => Method::Message,
+            b"UPDATE" => Method::Update,
+            _ => return None,
+        })
     }
 
     /// The method token.

@@ -132,7 +132,7 @@ pub(crate) fn header_params<'a>(src: &Bytes, mut i: &'a [u8]) -> PResult<'a, Par
             Err(_) => (r, None),
         };
         params.push(Param {
-            name: ascii(src, name),
+            name: param_name(src, name),
             value: match value {
                 Some(v) => Some(grammar::text(src, v).map_err(|s| {
                     nom::Err::Failure(grammar::GrammarError {
@@ -147,6 +147,36 @@ pub(crate) fn header_params<'a>(src: &Bytes, mut i: &'a [u8]) -> PResult<'a, Par
         i = r;
     }
     Ok((i, Params(params)))
+}
+
+/// A parameter name as a string: the names every message carries are static strings (no
+/// reference count on the message buffer to bump now and drop later), others share `src`.
+pub(crate) fn param_name(src: &Bytes, name: &[u8]) -> ByteString {
+    let common = match name {
+        b"tag" => "tag",
+        b"branch" => "branch",
+        b"rport" => "rport",
+        b"received" => "received",
+        b"transport" => "transport",
+        b"lr" => "lr",
+        b"user" => "user",
+        b"expires" => "expires",
+        b"q" => "q",
+        b"maddr" => "maddr",
+        b"ttl" => "ttl",
+        b"username" => "username",
+        b"realm" => "realm",
+        b"nonce" => "nonce",
+        b"uri" => "uri",
+        b"response" => "response",
+        b"algorithm" => "algorithm",
+        b"cnonce" => "cnonce",
+        b"opaque" => "opaque",
+        b"qop" => "qop",
+        b"nc" => "nc",
+        _ => return ascii(src, name),
+    };
+    ByteString::from_static(common)
 }
 
 /// Converts grammar-checked ASCII to a string (cannot fail for ASCII input).

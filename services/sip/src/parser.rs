@@ -4,8 +4,11 @@
 //! The raw step lets a server answer a request whose headers do not parse: it still has the
 //! Via, From, To, Call-ID and CSeq lines to copy into a 400 (RFC 3261 §8.2.6).
 
+use std::ops::Range;
+
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
+use nom::FindSubstring;
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{self, is_token};
@@ -68,12 +71,64 @@ fn line_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 fn memchr_lf(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    // nom's byte-slice search is memchr (vectorised), several times faster than a byte loop.
+    b.find_substring(&b"\n"[..])
+}
+
+/// Whether `value` holds a CR or LF (a folded line). Runs for every header value, so it tests
+/// eight bytes at a time (a word has a zero byte iff `(w - 0x01..) & !w & 0x80..` is non-zero).
+fn has_cr_or_lf(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    let mut chunks = value.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        if has_zero_byte(w ^ (ONES * u64::from(b'\r')))
+            || has_zero_byte(w ^ (ONES * u64::from(b'\n')))
+        {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c == b'\r' || c == b'\n')
+}
+
+/// A header line located in the input: byte ranges of its name and its trimmed value.
+struct LineSpan {
+    name: Range<usize>,
+    value: Range<usize>,
+}
+
+/// The line structure of a message as offsets into it; [`parse_raw`] turns it into a
+/// [`RawMessage`], [`parse_message`] types straight from it (no per-line `Bytes` to count).
+struct Split {
+    start_line: Range<usize>,
+    headers: Vec<LineSpan>,
+    body_offset: usize,
 }
 
 /// Splits a message into start line, header lines and body offset.
 pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
-    let b: &[u8] = input;
+    let split = split(input)?;
+    Ok(RawMessage {
+        input: input.clone(),
+        start_line: input.slice(split.start_line),
+        headers: split
+            .headers
+            .into_iter()
+            .map(|h| RawHeader {
+                name: input.slice(h.name),
+                value_offset: h.value.start,
+                value: input.slice(h.value),
+            })
+            .collect(),
+        body_offset: split.body_offset,
+    })
+}
+
+fn split(b: &[u8]) -> Result<Split, ParseError> {
     // RFC 3261 §7.5: ignore CRLFs before the start line.
     let mut pos = 0;
     while pos < b.len() && (b[pos] == b'\r' || b[pos] == b'\n') {
@@ -83,13 +138,12 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
         b.len(),
         ParseErrorKind::Incomplete("no end of start line"),
     ))?;
-    let start_line = input.slice(pos..sl_end);
+    let start_line = pos..sl_end;
     let mut headers = Vec::with_capacity(16);
     loop {
         if next == b.len() {
             // A datagram may end right after its last header line.
-            return Ok(RawMessage {
-                input: input.clone(),
+            return Ok(Split {
                 start_line,
                 headers,
                 body_offset: next,
@@ -100,8 +154,7 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
             ParseErrorKind::Incomplete("no empty line after headers"),
         ))?;
         if end == next {
-            return Ok(RawMessage {
-                input: input.clone(),
+            return Ok(Split {
                 start_line,
                 headers,
                 body_offset: after,
@@ -109,8 +162,7 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
         }
         if b[next..end].iter().all(|&c| grammar::is_wsp(c)) {
             // A line of only white space ends the headers as an empty line would (NIST torture 12a).
-            return Ok(RawMessage {
-                input: input.clone(),
+            return Ok(Split {
                 start_line,
                 headers,
                 body_offset: after,
@@ -159,10 +211,9 @@ pub fn parse_raw(input: &Bytes) -> Result<RawMessage, ParseError> {
         while ve > vs && is_lws_byte(b[ve - 1]) {
             ve -= 1;
         }
-        headers.push(RawHeader {
-            name: input.slice(line_start..line_start + name_len),
-            value: input.slice(vs..ve),
-            value_offset: vs,
+        headers.push(LineSpan {
+            name: line_start..line_start + name_len,
+            value: vs..ve,
         });
         next = after;
     }
@@ -181,11 +232,8 @@ fn is_lws_byte(c: u8) -> bool {
 }
 
 /// Replaces CR and LF of folded lines with spaces; offsets stay the same.
-fn unfold(value: &Bytes) -> Bytes {
-    if !value.iter().any(|&c| c == b'\r' || c == b'\n') {
-        return value.clone();
-    }
-    let mut v = BytesMut::from(&value[..]);
+fn unfold(value: &[u8]) -> Bytes {
+    let mut v = BytesMut::from(value);
     for c in v.iter_mut() {
         if *c == b'\r' || *c == b'\n' {
             *c = b' ';
@@ -194,28 +242,38 @@ fn unfold(value: &Bytes) -> Bytes {
     v.freeze()
 }
 
-/// Types one raw header; errors carry absolute offsets.
-fn type_header(raw: &RawHeader) -> Result<Header, ParseError> {
-    let name = match HeaderName::from_bytes(&raw.name) {
-        Some(n) => n,
-        None => {
-            return Ok(Header::Other {
-                name: HeaderName::Extension(ascii(&raw.name, &raw.name)),
-                value: raw.value.clone(),
-            });
-        }
+/// Types one header line: `name` lies within `name_src` and `value` within `src` (both are the
+/// whole message when typing straight from [`split`]). Errors carry absolute offsets.
+fn type_header(
+    name_src: &Bytes,
+    name: &[u8],
+    src: &Bytes,
+    value: &[u8],
+    value_offset: usize,
+) -> Result<Header, ParseError> {
+    let Some(known) = HeaderName::from_bytes(name) else {
+        return Ok(Header::Other {
+            name: HeaderName::Extension(ascii(name_src, name)),
+            value: src.slice_ref(value),
+        });
     };
-    let unfolded = unfold(&raw.value);
-    Header::parse_value(name, &unfolded)
-        .map(|h| match h {
-            // Untyped known headers keep the value as received, folding included.
-            Header::Other { name, .. } => Header::Other {
-                name,
-                value: raw.value.clone(),
-            },
-            h => h,
-        })
-        .map_err(|e| e.shifted(raw.value_offset))
+    if !has_cr_or_lf(value) {
+        return Header::parse_value(known, src, value, value_offset);
+    }
+    let unfolded = unfold(value);
+    match Header::parse_value(known, &unfolded, &unfolded, value_offset) {
+        // Untyped known headers keep the value as received, folding included.
+        Ok(Header::Other { name, .. }) => Ok(Header::Other {
+            name,
+            value: src.slice_ref(value),
+        }),
+        other => other,
+    }
+}
+
+/// Types a [`RawHeader`] (its name and value are separate buffers).
+fn raw_header(h: &RawHeader) -> Result<Header, ParseError> {
+    type_header(&h.name, &h.name, &h.value, &h.value, h.value_offset)
 }
 
 /// Parses `Name: value` on its own (no CRLF needed); used for single-header tests.
@@ -227,7 +285,7 @@ pub(crate) fn parse_header_line(src: &Bytes, base: usize) -> Result<Header, Pars
     let framed = framed.freeze();
     let raw = parse_raw(&framed).map_err(|e| e.shifted(base).shifted_back(3))?;
     match raw.headers.as_slice() {
-        [one] => type_header(one).map_err(|e| e.shifted(base).shifted_back(3)),
+        [one] => raw_header(one).map_err(|e| e.shifted(base).shifted_back(3)),
         _ => Err(ParseError::new(base, ParseErrorKind::HeaderLine)),
     }
 }
@@ -242,37 +300,77 @@ impl ParseError {
 /// Parses the typed message from a raw split. `datagram`: bytes after Content-Length are ignored
 /// and a missing Content-Length means the rest of the datagram (RFC 3261 §18.3).
 pub fn parse_typed(raw: &RawMessage) -> Result<SipMessage, ParseError> {
-    let mut headers = Headers(Vec::with_capacity(raw.headers.len()));
+    assemble(
+        &raw.input,
+        &raw.start_line,
+        grammar::offset_in(&raw.input, &raw.start_line),
+        raw.body_offset,
+        raw.headers
+            .iter()
+            .map(|h| (&h.name, &h.name[..], &h.value, &h.value[..], h.value_offset)),
+    )
+}
+
+/// Parses one complete message (a UDP datagram, or a frame cut by [`crate::StreamFramer`]).
+pub fn parse_message(input: Bytes) -> Result<SipMessage, ParseError> {
+    // Same result as `parse_typed(&parse_raw(&input)?)`, without a `Bytes` per header line.
+    let split = split(&input)?;
+    let start_line = input.slice(split.start_line.clone());
+    assemble(
+        &input,
+        &start_line,
+        split.start_line.start,
+        split.body_offset,
+        split.headers.iter().map(|h| {
+            (
+                &input,
+                &input[h.name.clone()],
+                &input,
+                &input[h.value.clone()],
+                h.value.start,
+            )
+        }),
+    )
+}
+
+/// One header line to type: (buffer holding the name, name, buffer holding the value, value,
+/// offset of the value in the message).
+type LineRef<'h> = (&'h Bytes, &'h [u8], &'h Bytes, &'h [u8], usize);
+
+/// Types the header lines, cuts the body by Content-Length and types the start line.
+fn assemble<'h>(
+    input: &Bytes,
+    start_line: &Bytes,
+    sl_offset: usize,
+    body_offset: usize,
+    lines: impl ExactSizeIterator<Item = LineRef<'h>>,
+) -> Result<SipMessage, ParseError> {
+    let mut headers = Headers(Vec::with_capacity(lines.len()));
     let mut content_length: Option<(u32, usize)> = None;
-    for h in &raw.headers {
-        let typed = type_header(h)?;
+    for (name_src, name, src, value, value_offset) in lines {
+        let typed = type_header(name_src, name, src, value, value_offset)?;
         if let Header::ContentLength(n) = typed {
             if content_length.is_some() {
                 return Err(ParseError::new(
-                    h.value_offset,
+                    value_offset,
                     ParseErrorKind::MultipleContentLength,
                 ));
             }
-            content_length = Some((n, h.value_offset));
+            content_length = Some((n, value_offset));
         }
         headers.push(typed);
     }
-    let available = raw.input.len() - raw.body_offset.min(raw.input.len());
+    let available = input.len() - body_offset.min(input.len());
     let body = match content_length {
         Some((n, _)) if n as usize > available => {
-            return Err(ParseError::new(
-                raw.input.len(),
-                ParseErrorKind::BodyTooShort,
-            ));
+            return Err(ParseError::new(input.len(), ParseErrorKind::BodyTooShort));
         }
-        Some((n, _)) => raw
-            .input
-            .slice(raw.body_offset..raw.body_offset + n as usize),
-        None => raw.input.slice(raw.body_offset.min(raw.input.len())..),
+        Some((n, _)) => input.slice(body_offset..body_offset + n as usize),
+        None => input.slice(body_offset.min(input.len())..),
     };
-    let sl_offset = grammar::offset_in(&raw.input, &raw.start_line);
-    if raw.is_response() {
-        let (status, reason) = status_line(&raw.start_line).map_err(|e| e.shifted(sl_offset))?;
+    let is_response = start_line.len() >= 4 && start_line[..4].eq_ignore_ascii_case(b"SIP/");
+    if is_response {
+        let (status, reason) = status_line(start_line).map_err(|e| e.shifted(sl_offset))?;
         Ok(SipMessage::Response(Response {
             status,
             reason,
@@ -280,7 +378,7 @@ pub fn parse_typed(raw: &RawMessage) -> Result<SipMessage, ParseError> {
             body,
         }))
     } else {
-        let (method, uri) = request_line(&raw.start_line).map_err(|e| e.shifted(sl_offset))?;
+        let (method, uri) = request_line(start_line).map_err(|e| e.shifted(sl_offset))?;
         Ok(SipMessage::Request(Request {
             method,
             uri,
@@ -288,12 +386,6 @@ pub fn parse_typed(raw: &RawMessage) -> Result<SipMessage, ParseError> {
             body,
         }))
     }
-}
-
-/// Parses one complete message (a UDP datagram, or a frame cut by [`crate::StreamFramer`]).
-pub fn parse_message(input: Bytes) -> Result<SipMessage, ParseError> {
-    let raw = parse_raw(&input)?;
-    parse_typed(&raw)
 }
 
 fn version(v: &[u8], at: usize) -> Result<(), ParseError> {
@@ -382,7 +474,7 @@ fn request_line(line: &Bytes) -> Result<(Method, crate::uri::Uri), ParseError> {
             ParseErrorKind::StartLine("single space after method"),
         ));
     }
-    let method = Method::from_shared(ascii(line, &b[..mlen]));
+    let method = Method::from_span(line, &b[..mlen]);
     let uri_start = mlen + 1;
     let (rest, uri) = match uri(line, &b[uri_start..], UriContext::RequestUri) {
         Ok(x) => x,
@@ -513,5 +605,49 @@ mod tests {
         .expect_err("bad line");
         assert_eq!(err.kind, ParseErrorKind::HeaderLine);
         assert_eq!(err.offset, 25 + 11);
+    }
+
+    #[test]
+    fn one_step_parse_matches_raw_then_typed() {
+        // parse_message types from offsets; parse_typed from a RawMessage. Same results, folding,
+        // bare CRs, untyped known headers and error offsets included.
+        for text in [
+            &b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;\r\n branch=z9hG4bK1\r\nSubject: a\r\n\tb\r\nX-Y: 1\r b\r\nAllow: INVITE, FOO\r\nCSeq: 1 OPTIONS\r\nContent-Length: 2\r\n\r\nhi"[..],
+            b"SIP/2.0 180 Ringing\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\n ;tag=2\r\n\r\n",
+            b"INVITE sip:a@b SIP/2.0\r\nContact: <sip:a@b>;q=1.5\r\n\r\n",
+            b"INVITE sip:a@b SIP/2.0\r\nMax-Forwards:\r\n 300\r\n\r\n",
+            b"INVITE sip:a@b SIP/2.0\r\nl: 5\r\n\r\nab",
+        ] {
+            let input = Bytes::from_static(text);
+            let raw = parse_raw(&input).expect("lines split");
+            assert_eq!(parse_message(input.clone()), parse_typed(&raw), "{text:?}");
+        }
+        let r = req("OPTIONS sip:a@b SIP/2.0\nSubject: a\n b\nCSeq: 7 FOO\n\n");
+        assert_eq!(
+            r.headers.other("Subject").map(|v| &v[..]),
+            Some(&b"a\r\n b"[..])
+        );
+        assert_eq!(
+            r.headers.cseq().map(|c| c.method.clone()),
+            Some(Method::Extension("FOO".into()))
+        );
+    }
+
+    #[test]
+    fn cr_and_lf_are_found_at_every_position() {
+        for len in 0..40 {
+            let clean = vec![b'a'; len];
+            assert!(!has_cr_or_lf(&clean));
+            for at in 0..len {
+                for c in [b'\r', b'\n'] {
+                    let mut v = clean.clone();
+                    v[at] = c;
+                    assert!(has_cr_or_lf(&v), "{len} {at} {c}");
+                }
+            }
+        }
+        assert!(!has_cr_or_lf(&[
+            0x0c, 0x0e, 0x8a, 0x8d, 0xff, 0x00, 0x09, 0x0b, 0x0c
+        ]));
     }
 }

@@ -12,7 +12,7 @@ use nom::bytes::complete::take_while1;
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{self, GrammarError, PResult, cut, fail, is_alphanum, is_unreserved};
-use crate::params::{Param, Params, ascii};
+use crate::params::{Param, Params, ascii, param_name};
 
 /// `sip` or `sips`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -391,7 +391,7 @@ fn uri_params<'a>(src: &Bytes, mut i: &'a [u8], tolerate_ws: bool) -> PResult<'a
             return cut(i, "valid %-escape");
         }
         params.push(Param {
-            name: ascii(src, name),
+            name: param_name(src, name),
             value: value.map(|v| ascii(src, v)),
         });
         i = r;

@@ -10,7 +10,7 @@ use crate::grammar::{
     unquote,
 };
 use crate::method::Method;
-use crate::params::{Param, Params, ascii, header_params};
+use crate::params::{Param, Params, ascii, header_params, param_name};
 
 /// `CSeq: 4711 INVITE`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,7 +36,7 @@ pub(crate) fn cseq<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, CSeq> {
         r,
         CSeq {
             seq: seq as u32,
-            method: Method::from_shared(ascii(src, m)),
+            method: Method::from_span(src, m),
         },
     ))
 }
@@ -160,7 +160,7 @@ fn auth_params<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, Vec<Param>> {
             })
         })?;
         out.push(Param {
-            name: ascii(src, name),
+            name: param_name(src, name),
             value: Some(value),
         });
         match sep(b',', "','")(r) {
@@ -449,7 +449,7 @@ pub(crate) fn timestamp<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, Timestamp> 
 pub struct Warning {
     /// Three-digit warning code.
     pub code: u16,
-    /// The warning agent (host[:port] or pseudonym).
+    /// The warning agent (`host[:port]` or a pseudonym).
     pub agent: ByteString,
     /// The text as written, quotes included.
     pub text: ByteString,

@@ -162,16 +162,19 @@ impl Header {
         crate::parser::parse_header_line(&src, 0)
     }
 
-    /// Parses `value` as the value of header `name`.
+    /// Parses `v` as the value of header `name`. `v` lies within `src`, which the typed value
+    /// shares (usually the whole message, so no per-header buffer is needed). Error offsets are
+    /// relative to `v` plus `base` (the offset of `v` in the message).
     pub(crate) fn parse_value(
         name: HeaderName,
-        value: &Bytes,
+        src: &Bytes,
+        v: &[u8],
+        base: usize,
     ) -> Result<Header, crate::ParseError> {
-        let v: &[u8] = value;
         let canonical = name.canonical();
         let to_err = |e: nom::Err<GrammarError<'_>>| match e {
             nom::Err::Error(g) | nom::Err::Failure(g) => {
-                let at = grammar::offset_in(v, g.input);
+                let at = base + grammar::offset_in(v, g.input);
                 let kind = if g.out_of_range {
                     crate::ParseErrorKind::OutOfRange(g.expected)
                 } else {
@@ -183,114 +186,109 @@ impl Header {
                 crate::ParseError::new(at, kind)
             }
             nom::Err::Incomplete(_) => crate::ParseError::new(
-                v.len(),
+                base + v.len(),
                 crate::ParseErrorKind::HeaderValue {
                     header: canonical,
                     expected: "more input",
                 },
             ),
         };
-        let result: PResult<'_, Header> = match &name {
-            HeaderName::Via => address::list1(value, v, via::via).map(|(r, x)| (r, Header::Via(x))),
-            HeaderName::From => address::name_addr(value, v).map(|(r, x)| (r, Header::From(x))),
-            HeaderName::To => address::name_addr(value, v).map(|(r, x)| (r, Header::To(x))),
-            HeaderName::CallId => {
-                misc::call_id_span(v).map(|(r, x)| (r, Header::CallId(ascii(value, x))))
-            }
-            HeaderName::CSeq => misc::cseq(value, v).map(|(r, x)| (r, Header::CSeq(x))),
-            HeaderName::MaxForwards => grammar::number(255, "Max-Forwards between 0 and 255")(v)
-                .map(|(r, x)| (r, Header::MaxForwards(x as u8))),
-            HeaderName::Contact => address::contact(value, v).map(|(r, x)| (r, Header::Contact(x))),
-            HeaderName::Route => address::list1(value, v, address::bracketed_name_addr)
-                .map(|(r, x)| (r, Header::Route(x))),
-            HeaderName::RecordRoute => address::list1(value, v, address::bracketed_name_addr)
-                .map(|(r, x)| (r, Header::RecordRoute(x))),
-            HeaderName::Path => address::list1(value, v, address::bracketed_name_addr)
-                .map(|(r, x)| (r, Header::Path(x))),
+        // Each arm types its value and wraps it in place: no `Result<Header>` is passed along
+        // (a Header is over 200 bytes and each move of one is a memcpy).
+        macro_rules! typed {
+            ($variant:path, $parse:expr) => {{
+                let (r, x) = $parse.map_err(to_err)?;
+                (r, $variant(x))
+            }};
+        }
+        let (rest, header) = match &name {
+            HeaderName::Via => typed!(Header::Via, address::list1(src, v, via::via)),
+            HeaderName::From => typed!(Header::From, address::name_addr(src, v)),
+            HeaderName::To => typed!(Header::To, address::name_addr(src, v)),
+            HeaderName::CallId => typed!(
+                Header::CallId,
+                misc::call_id_span(v).map(|(r, x)| (r, ascii(src, x)))
+            ),
+            HeaderName::CSeq => typed!(Header::CSeq, misc::cseq(src, v)),
+            HeaderName::MaxForwards => typed!(
+                Header::MaxForwards,
+                grammar::number(255, "Max-Forwards between 0 and 255")(v)
+                    .map(|(r, x)| (r, x as u8))
+            ),
+            HeaderName::Contact => typed!(Header::Contact, address::contact(src, v)),
+            HeaderName::Route => typed!(
+                Header::Route,
+                address::list1(src, v, address::bracketed_name_addr)
+            ),
+            HeaderName::RecordRoute => typed!(
+                Header::RecordRoute,
+                address::list1(src, v, address::bracketed_name_addr)
+            ),
+            HeaderName::Path => typed!(
+                Header::Path,
+                address::list1(src, v, address::bracketed_name_addr)
+            ),
             HeaderName::Expires => {
-                seconds(v, "Expires within 2^32-1 seconds").map(|(r, x)| (r, Header::Expires(x)))
+                typed!(Header::Expires, seconds(v, "Expires within 2^32-1 seconds"))
             }
-            HeaderName::MinExpires => seconds(v, "Min-Expires within 2^32-1 seconds")
-                .map(|(r, x)| (r, Header::MinExpires(x))),
-            HeaderName::ContentType => {
-                misc::media_type(value, v).map(|(r, x)| (r, Header::ContentType(x)))
-            }
-            HeaderName::ContentLength => seconds(v, "Content-Length within 2^32-1")
-                .map(|(r, x)| (r, Header::ContentLength(x))),
-            HeaderName::ContentEncoding => {
-                tokens(value, v, false).map(|(r, x)| (r, Header::ContentEncoding(x)))
-            }
-            HeaderName::Accept => {
-                optional_list(value, v, misc::media_type).map(|(r, x)| (r, Header::Accept(x)))
-            }
-            HeaderName::Allow => tokens(value, v, true).map(|(r, x)| {
-                (
-                    r,
-                    Header::Allow(x.into_iter().map(Method::from_shared).collect()),
-                )
-            }),
-            HeaderName::Supported => tokens(value, v, true).map(|(r, x)| (r, Header::Supported(x))),
-            HeaderName::Require => tokens(value, v, false).map(|(r, x)| (r, Header::Require(x))),
-            HeaderName::ProxyRequire => {
-                tokens(value, v, false).map(|(r, x)| (r, Header::ProxyRequire(x)))
-            }
-            HeaderName::Unsupported => {
-                tokens(value, v, false).map(|(r, x)| (r, Header::Unsupported(x)))
-            }
+            HeaderName::MinExpires => typed!(
+                Header::MinExpires,
+                seconds(v, "Min-Expires within 2^32-1 seconds")
+            ),
+            HeaderName::ContentType => typed!(Header::ContentType, misc::media_type(src, v)),
+            HeaderName::ContentLength => typed!(
+                Header::ContentLength,
+                seconds(v, "Content-Length within 2^32-1")
+            ),
+            HeaderName::ContentEncoding => typed!(Header::ContentEncoding, tokens(src, v, false)),
+            HeaderName::Accept => typed!(Header::Accept, optional_list(src, v, misc::media_type)),
+            HeaderName::Allow => typed!(Header::Allow, methods(src, v)),
+            HeaderName::Supported => typed!(Header::Supported, tokens(src, v, true)),
+            HeaderName::Require => typed!(Header::Require, tokens(src, v, false)),
+            HeaderName::ProxyRequire => typed!(Header::ProxyRequire, tokens(src, v, false)),
+            HeaderName::Unsupported => typed!(Header::Unsupported, tokens(src, v, false)),
             HeaderName::WwwAuthenticate => {
-                misc::auth_value(value, v).map(|(r, x)| (r, Header::WwwAuthenticate(x)))
+                typed!(Header::WwwAuthenticate, misc::auth_value(src, v))
             }
             HeaderName::ProxyAuthenticate => {
-                misc::auth_value(value, v).map(|(r, x)| (r, Header::ProxyAuthenticate(x)))
+                typed!(Header::ProxyAuthenticate, misc::auth_value(src, v))
             }
-            HeaderName::Authorization => {
-                misc::auth_value(value, v).map(|(r, x)| (r, Header::Authorization(x)))
-            }
+            HeaderName::Authorization => typed!(Header::Authorization, misc::auth_value(src, v)),
             HeaderName::ProxyAuthorization => {
-                misc::auth_value(value, v).map(|(r, x)| (r, Header::ProxyAuthorization(x)))
+                typed!(Header::ProxyAuthorization, misc::auth_value(src, v))
             }
-            HeaderName::AuthenticationInfo => {
-                misc::authentication_info(value, v).map(|(r, x)| (r, Header::AuthenticationInfo(x)))
-            }
-            HeaderName::Event => {
-                misc::token_with_params(value, v).map(|(r, x)| (r, Header::Event(x)))
-            }
+            HeaderName::AuthenticationInfo => typed!(
+                Header::AuthenticationInfo,
+                misc::authentication_info(src, v)
+            ),
+            HeaderName::Event => typed!(Header::Event, misc::token_with_params(src, v)),
             HeaderName::SubscriptionState => {
-                misc::token_with_params(value, v).map(|(r, x)| (r, Header::SubscriptionState(x)))
+                typed!(Header::SubscriptionState, misc::token_with_params(src, v))
             }
-            HeaderName::ReferTo => {
-                address::name_addr(value, v).map(|(r, x)| (r, Header::ReferTo(x)))
-            }
-            HeaderName::ReferredBy => {
-                address::name_addr(value, v).map(|(r, x)| (r, Header::ReferredBy(x)))
-            }
-            HeaderName::Replaces => misc::replaces(value, v).map(|(r, x)| (r, Header::Replaces(x))),
-            HeaderName::Reason => address::list1(value, v, misc::token_with_params)
-                .map(|(r, x)| (r, Header::Reason(x))),
-            HeaderName::RetryAfter => {
-                misc::retry_after(value, v).map(|(r, x)| (r, Header::RetryAfter(x)))
-            }
-            HeaderName::Date => misc::sip_date(value, v).map(|(r, x)| (r, Header::Date(x))),
-            HeaderName::Timestamp => {
-                misc::timestamp(value, v).map(|(r, x)| (r, Header::Timestamp(x)))
-            }
-            HeaderName::UserAgent => utf8(value, v).map(|(r, x)| (r, Header::UserAgent(x))),
-            HeaderName::Server => utf8(value, v).map(|(r, x)| (r, Header::Server(x))),
-            HeaderName::Warning => {
-                address::list1(value, v, misc::warning).map(|(r, x)| (r, Header::Warning(x)))
-            }
+            HeaderName::ReferTo => typed!(Header::ReferTo, address::name_addr(src, v)),
+            HeaderName::ReferredBy => typed!(Header::ReferredBy, address::name_addr(src, v)),
+            HeaderName::Replaces => typed!(Header::Replaces, misc::replaces(src, v)),
+            HeaderName::Reason => typed!(
+                Header::Reason,
+                address::list1(src, v, misc::token_with_params)
+            ),
+            HeaderName::RetryAfter => typed!(Header::RetryAfter, misc::retry_after(src, v)),
+            HeaderName::Date => typed!(Header::Date, misc::sip_date(src, v)),
+            HeaderName::Timestamp => typed!(Header::Timestamp, misc::timestamp(src, v)),
+            HeaderName::UserAgent => typed!(Header::UserAgent, utf8(src, v)),
+            HeaderName::Server => typed!(Header::Server, utf8(src, v)),
+            HeaderName::Warning => typed!(Header::Warning, address::list1(src, v, misc::warning)),
             _ => {
                 return Ok(Header::Other {
                     name,
-                    value: value.clone(),
+                    value: src.slice_ref(v),
                 });
             }
         };
-        let (rest, header) = result.map_err(to_err)?;
         let (rest, _) = sws(rest).map_err(to_err)?;
         if !rest.is_empty() {
             return Err(crate::ParseError::new(
-                grammar::offset_in(v, rest),
+                base + grammar::offset_in(v, rest),
                 crate::ParseErrorKind::HeaderValue {
                     header: canonical,
                     expected: "end of header value",
@@ -311,6 +309,18 @@ fn utf8<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, ByteString> {
         Ok(s) => Ok((&i[i.len()..], s)),
         Err(s) => grammar::cut(s, "UTF-8 text"),
     }
+}
+
+/// Allow: method tokens, typed without a string for the methods Switchboard knows.
+fn methods<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, Vec<Method>> {
+    if i.iter().all(|&c| grammar::is_wsp(c)) {
+        return Ok((i, Vec::new()));
+    }
+    address::list1(src, i, |s, i| {
+        let (r, _) = sws(i)?;
+        let (r, t) = token(r)?;
+        Ok((r, Method::from_span(s, t)))
+    })
 }
 
 fn tokens<'a>(src: &Bytes, i: &'a [u8], may_be_empty: bool) -> PResult<'a, Vec<ByteString>> {

@@ -34,14 +34,22 @@ pub enum Transport {
 
 impl Transport {
     fn from_token(src: &Bytes, t: &[u8]) -> Transport {
-        match t.to_ascii_uppercase().as_slice() {
-            b"UDP" => Transport::Udp,
-            b"TCP" => Transport::Tcp,
-            b"TLS" => Transport::Tls,
-            b"SCTP" => Transport::Sctp,
-            b"WS" => Transport::Ws,
-            b"WSS" => Transport::Wss,
-            _ => Transport::Other(ascii(src, t)),
+        // Case-insensitive without an upper-cased copy: this runs for every Via entry.
+        let is = |name: &[u8]| t.eq_ignore_ascii_case(name);
+        if is(b"UDP") {
+            Transport::Udp
+        } else if is(b"TCP") {
+            Transport::Tcp
+        } else if is(b"TLS") {
+            Transport::Tls
+        } else if is(b"SCTP") {
+            Transport::Sctp
+        } else if is(b"WS") {
+            Transport::Ws
+        } else if is(b"WSS") {
+            Transport::Wss
+        } else {
+            Transport::Other(ascii(src, t))
         }
     }
 
