@@ -107,6 +107,26 @@ fn event_stream_replays_after_last_event_id_and_shutdown_stays_prompt() {
     let mut server = Server::start();
     let first = send_options(&server);
     let second = send_options(&server);
+    // Each OPTIONS gives a Method event and its transaction's events; replay after the last
+    // event of the first one.
+    let body = get_ok(&server, "/api/v1/events?since=0");
+    let page: serde_json::Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| server.fail(&format!("events body is not JSON ({e}): {body}")));
+    let seqs_of = |call_id: &str| -> Vec<u64> {
+        page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["call_id"] == call_id)
+            .filter_map(|e| e["seq"].as_u64())
+            .collect()
+    };
+    let last_of_first = seqs_of(&first).into_iter().max().unwrap_or_default();
+    let first_of_second = seqs_of(&second).into_iter().min().unwrap_or_default();
+    assert!(
+        last_of_first >= 1 && first_of_second > last_of_first,
+        "the first OPTIONS' events all come before the second's: {body}"
+    );
 
     let mut stream = TcpStream::connect_timeout(&server.http_addr, WAIT)
         .unwrap_or_else(|e| server.fail(&format!("cannot connect to HTTP: {e}")));
@@ -115,7 +135,7 @@ fn event_stream_replays_after_last_event_id_and_shutdown_stays_prompt() {
         .expect("set read timeout");
     write!(
         stream,
-        "GET /api/v1/events/stream HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: 1\r\n\r\n",
+        "GET /api/v1/events/stream HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: {last_of_first}\r\n\r\n",
         server.http_addr
     )
     .expect("send SSE request");
@@ -144,10 +164,10 @@ fn event_stream_replays_after_last_event_id_and_shutdown_stays_prompt() {
     );
     assert!(
         !received.contains(&first),
-        "event 1 is before Last-Event-ID"
+        "the first OPTIONS' events are before Last-Event-ID"
     );
     assert!(
-        received.contains("id: 2\nevent: method\ndata: {"),
+        received.contains(&format!("id: {first_of_second}\nevent: method\ndata: {{")),
         "{received}"
     );
 

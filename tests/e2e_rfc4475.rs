@@ -114,7 +114,44 @@ fn status_of(response: &[u8]) -> Option<u16> {
     text.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
 }
 
-/// Sends `message` and returns every datagram the server sends back within `wait`.
+/// The ACK a UAC sends for a non-2xx final `response` to `invite` (RFC 3261 §17.1.1.3): the
+/// INVITE's Request-URI, the response's top Via, From, To (with the server's tag) and Call-ID,
+/// and its CSeq number with method ACK. `None` when `invite` is not an INVITE.
+fn ack_for(invite: &[u8], response: &[u8]) -> Option<Vec<u8>> {
+    let invite = String::from_utf8_lossy(invite);
+    let uri = invite.strip_prefix("INVITE ")?.split(' ').next()?;
+    let response = String::from_utf8_lossy(response);
+    let mut ack = format!("ACK {uri} SIP/2.0\r\n");
+    let mut via_done = false;
+    for line in response.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" if !via_done => {
+                via_done = true;
+                ack.push_str(line);
+            }
+            "from" | "to" | "call-id" => ack.push_str(line),
+            "cseq" => {
+                let number = line.split(':').nth(1)?.split_whitespace().next()?;
+                ack.push_str(&format!("CSeq: {number} ACK"));
+            }
+            _ => continue,
+        }
+        ack.push_str("\r\n");
+    }
+    ack.push_str("Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    Some(ack.into_bytes())
+}
+
+/// Sends `message` and returns every datagram the server sends back within `wait`. A non-2xx
+/// final response to an INVITE is acknowledged, as a UAC would, so the server's INVITE
+/// transaction stops retransmitting it (RFC 3261 §17.2.1) and no stray copy reaches the
+/// next exchange on the same port.
 fn exchange(server: SocketAddr, message: &[u8], wait: Duration) -> Vec<Vec<u8>> {
     let port = reply_port(message).unwrap_or(0);
     let socket = UdpSocket::bind((LOOPBACK, port))
@@ -135,6 +172,11 @@ fn exchange(server: SocketAddr, message: &[u8], wait: Duration) -> Vec<Vec<u8>> 
                 got.push(buf[..n].to_vec());
                 // One final response is all a request gets; stop early once it is here.
                 if status_of(&buf[..n]).is_some_and(|s| s >= 200) {
+                    if status_of(&buf[..n]).is_some_and(|s| s >= 300)
+                        && let Some(ack) = ack_for(message, &buf[..n])
+                    {
+                        socket.send_to(&ack, server).expect("send ACK");
+                    }
                     break;
                 }
             }

@@ -20,6 +20,12 @@ pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Default TCP idle timeout, in seconds.
 pub const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 300;
+/// Default T1 (RFC 3261 §17.1.1.1: the round-trip estimate), in milliseconds.
+pub const DEFAULT_T1_MS: u64 = 500;
+/// Default T2 (the cap on retransmission intervals), in milliseconds.
+pub const DEFAULT_T2_MS: u64 = 4_000;
+/// Default T4 (how long a message may linger in the network), in milliseconds.
+pub const DEFAULT_T4_MS: u64 = 5_000;
 
 /// The config file as written; every key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -50,6 +56,21 @@ pub struct SipFileConfig {
     pub max_header_bytes: Option<usize>,
     /// Largest TCP message body, in bytes.
     pub max_body_bytes: Option<usize>,
+    /// `[sip.timers]`
+    #[serde(default)]
+    pub timers: TimersFileConfig,
+}
+
+/// The `[sip.timers]` table: RFC 3261 timer base values, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimersFileConfig {
+    /// T1.
+    pub t1_ms: Option<u64>,
+    /// T2.
+    pub t2_ms: Option<u64>,
+    /// T4.
+    pub t4_ms: Option<u64>,
 }
 
 /// The `[http]` table.
@@ -99,6 +120,51 @@ pub struct Settings {
     pub max_header_bytes: usize,
     /// Largest TCP message body, in bytes.
     pub max_body_bytes: usize,
+    /// RFC 3261 timer base values.
+    pub sip_timers: SipTimers,
+}
+
+/// T1, T2 and T4 in milliseconds (RFC 3261 §17.1.1.1, appendix A). Every transaction timer
+/// derives from them: retransmissions start at T1 and double up to T2; timers B, F, H, J and
+/// the 2xx give-up are 64*T1; I and K are T4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SipTimers {
+    /// T1, the round-trip estimate.
+    pub t1_ms: u64,
+    /// T2, the cap on retransmission intervals.
+    pub t2_ms: u64,
+    /// T4, how long a message may linger in the network.
+    pub t4_ms: u64,
+}
+
+impl Default for SipTimers {
+    fn default() -> Self {
+        SipTimers {
+            t1_ms: DEFAULT_T1_MS,
+            t2_ms: DEFAULT_T2_MS,
+            t4_ms: DEFAULT_T4_MS,
+        }
+    }
+}
+
+impl SipTimers {
+    /// The transaction timer configuration (the 100 Trying delay stays at RFC 3261's 200 ms).
+    pub fn transaction_config(&self) -> sip::transaction::TransactionConfig {
+        sip::transaction::TransactionConfig {
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms),
+            t4: Duration::from_millis(self.t4_ms),
+            ..Default::default()
+        }
+    }
+
+    /// The dialog timer configuration (2xx retransmissions).
+    pub fn dialog_config(&self) -> sip::dialog::DialogConfig {
+        sip::dialog::DialogConfig {
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms),
+        }
+    }
 }
 
 fn parse_default(addr: &str) -> anyhow::Result<SocketAddr> {
@@ -144,6 +210,11 @@ impl Settings {
                 .unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT_SECS),
             max_header_bytes: file.sip.max_header_bytes.unwrap_or(limits.max_header_bytes),
             max_body_bytes: file.sip.max_body_bytes.unwrap_or(limits.max_body_bytes),
+            sip_timers: SipTimers {
+                t1_ms: file.sip.timers.t1_ms.unwrap_or(DEFAULT_T1_MS),
+                t2_ms: file.sip.timers.t2_ms.unwrap_or(DEFAULT_T2_MS),
+                t4_ms: file.sip.timers.t4_ms.unwrap_or(DEFAULT_T4_MS),
+            },
         };
         settings.check()?;
         Ok(settings)
@@ -164,6 +235,17 @@ impl Settings {
         }
         if self.max_header_bytes < 256 {
             bail!("sip.max_header_bytes must be at least 256");
+        }
+        let t = self.sip_timers;
+        if t.t1_ms == 0 || t.t4_ms == 0 {
+            bail!("sip.timers.t1_ms and t4_ms must be at least 1");
+        }
+        if t.t2_ms < t.t1_ms {
+            bail!("sip.timers.t2_ms must not be below t1_ms");
+        }
+        // 64*T1 must stay a sane duration (timers B, F, H, J).
+        if t.t1_ms > 60_000 || t.t2_ms > 600_000 || t.t4_ms > 600_000 {
+            bail!("sip.timers: t1_ms at most 60000, t2_ms and t4_ms at most 600000");
         }
         Ok(())
     }
@@ -206,6 +288,10 @@ mod tests {
         tcp_idle_timeout_secs = 60
         max_header_bytes = 8192
         max_body_bytes = 1024
+        [sip.timers]
+        t1_ms = 250
+        t2_ms = 2000
+        t4_ms = 3000
         [http]
         listen = "127.0.0.1:9090"
         [log]
@@ -221,6 +307,10 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.transport().idle_timeout, Duration::from_secs(300));
         assert_eq!(s.transport().limits, FramingLimits::default());
+        assert_eq!(
+            s.sip_timers.transaction_config(),
+            sip::transaction::TransactionConfig::default()
+        );
     }
 
     #[test]
@@ -237,6 +327,18 @@ mod tests {
         assert_eq!(s.transport().idle_timeout, Duration::from_secs(60));
         assert_eq!(s.max_header_bytes, 8192);
         assert_eq!(s.max_body_bytes, 1024);
+        assert_eq!(
+            s.sip_timers,
+            SipTimers {
+                t1_ms: 250,
+                t2_ms: 2000,
+                t4_ms: 3000
+            }
+        );
+        let tx = s.sip_timers.transaction_config();
+        assert_eq!(tx.t1, Duration::from_millis(250));
+        assert_eq!(tx.timeout(), Duration::from_secs(16));
+        assert_eq!(s.sip_timers.dialog_config().t2, Duration::from_secs(2));
     }
 
     #[test]
@@ -288,6 +390,18 @@ mod tests {
         assert!(Settings::resolve(&ServeArgs::default(), &empty).is_err());
         let zero = FileConfig::parse("[sip]\ntcp_idle_timeout_secs = 0\n").expect("parses");
         assert!(Settings::resolve(&ServeArgs::default(), &zero).is_err());
+        for bad in [
+            "[sip.timers]\nt1_ms = 0\n",
+            "[sip.timers]\nt1_ms = 5000\nt2_ms = 4000\n",
+            "[sip.timers]\nt4_ms = 0\n",
+        ] {
+            let file = FileConfig::parse(bad).expect("parses");
+            assert!(
+                Settings::resolve(&ServeArgs::default(), &file).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(FileConfig::parse("[sip.timers]\nt3_ms = 1\n").is_err());
     }
 
     #[test]
@@ -309,6 +423,10 @@ mod tests {
             "tcp_idle_timeout_secs",
             "max_header_bytes",
             "max_body_bytes",
+            "[sip.timers]",
+            "t1_ms",
+            "t2_ms",
+            "t4_ms",
             "[http]",
             "[log]",
             "format",

@@ -1,9 +1,11 @@
 //! Switchboard: an open-source contact-center server (SIP B2BUA, ACD, IVR).
 //!
 //! This library holds everything the `switchboard` binary runs, so it can be tested without
-//! the binary: configuration ([`config`]), the sans-IO SIP user-agent core ([`ua_core`]), the
-//! actix transport actors ([`transport`]), the four-layer event log ([`events`]), Prometheus
-//! metrics ([`metrics`]), the HTTP endpoints ([`http`]) and the server lifecycle ([`server`]).
+//! the binary: configuration ([`config`]), the sans-IO front of the SIP stack and the §8.2
+//! checks ([`ua_core`]), the actix transport actors ([`transport`]), the transaction layer
+//! ([`transaction_layer`]), the user agent ([`user_agent`]), their wiring ([`stack`]) and
+//! supervision ([`supervision`]), the four-layer event log ([`events`]), Prometheus metrics
+//! ([`metrics`]), the HTTP endpoints ([`http`]) and the server lifecycle ([`server`]).
 
 pub mod cli;
 pub mod config;
@@ -12,9 +14,13 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod server;
+pub mod stack;
 pub mod stats;
+pub mod supervision;
+pub mod transaction_layer;
 pub mod transport;
 pub mod ua_core;
+pub mod user_agent;
 
 /// The `Server` header value Switchboard sends, e.g. `Switchboard/0.1.0`.
 pub const SERVER_NAME: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));

@@ -9,6 +9,7 @@
 //! | `sip_transactions_active` | gauge | `kind` ([`TransactionKind`]) |
 //! | `sip_transaction_timeouts_total` | counter | `kind` |
 //! | `sip_dialogs_active` | gauge | |
+//! | `sip_actor_failures_total` | counter | `actor` (`transaction`, `dialog`) |
 //! | `sip_requests_received_total`, `sip_responses_sent_total`, `sip_stray_responses_total`, `sip_acks_absorbed_total`, `sip_unparseable_answered_total`, `sip_unparseable_dropped_total`, `sip_framing_errors_total`, `sip_keepalive_pings_total`, `sip_handler_panics_total` | counter | (read from [`SipCounters`] at scrape time) |
 //!
 //! Message labels: a request has its method and `status_class=""`; a response has the method
@@ -142,7 +143,11 @@ struct Inner {
     transactions_active: IntGaugeVec,
     transaction_timeouts: IntCounterVec,
     dialogs_active: IntGauge,
+    actor_failures: IntCounterVec,
 }
+
+/// The `actor` label values of `sip_actor_failures_total`.
+pub const SUPERVISED_ACTORS: [&str; 2] = ["transaction", "dialog"];
 
 /// Creates a metric and registers it with `registry`.
 fn register<M: Collector + Clone + 'static>(
@@ -206,6 +211,16 @@ impl Metrics {
                     r,
                     IntGauge::new("sip_dialogs_active", "SIP dialogs in progress."),
                 )?,
+                actor_failures: register(
+                    r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "sip_actor_failures_total",
+                            "Transaction and dialog actors that panicked and were stopped by their supervisor.",
+                        ),
+                        &["actor"],
+                    ),
+                )?,
                 counters: counters.clone(),
                 registry: registry.clone(),
             }),
@@ -221,6 +236,9 @@ impl Metrics {
                 .inner
                 .transaction_timeouts
                 .with_label_values(&[kind]);
+        }
+        for actor in SUPERVISED_ACTORS {
+            metrics.inner.actor_failures.with_label_values(&[actor]);
         }
         for direction in [Direction::In, Direction::Out] {
             metrics
@@ -299,6 +317,11 @@ impl Metrics {
     /// A dialog ended.
     pub fn dialog_ended(&self) {
         self.inner.dialogs_active.dec();
+    }
+
+    /// A supervised actor (`actor` is `transaction` or `dialog`) panicked and was stopped.
+    pub fn actor_failed(&self, actor: &'static str) {
+        self.inner.actor_failures.with_label_values(&[actor]).inc();
     }
 
     /// Every metric in the Prometheus text exposition format ([`CONTENT_TYPE`]).
@@ -457,6 +480,10 @@ mod tests {
             Some(0.0)
         );
         assert_eq!(sample(&text, "sip_dialogs_active"), Some(0.0));
+        for actor in SUPERVISED_ACTORS {
+            let line = format!("sip_actor_failures_total{{actor=\"{actor}\"}}");
+            assert_eq!(sample(&text, &line), Some(0.0), "{line} in\n{text}");
+        }
         for (name, _, _) in COUNTER_FIELDS {
             assert_eq!(sample(&text, name), Some(0.0), "{name} in\n{text}");
             assert!(text.contains(&format!("# TYPE {name} counter")));
@@ -479,6 +506,7 @@ mod tests {
         m.dialog_started();
         m.dialog_started();
         m.dialog_ended();
+        m.actor_failed("transaction");
         SipCounters::bump(&m.counters().handler_panics);
 
         let text = m.render().expect("renders");
@@ -506,6 +534,7 @@ mod tests {
                 1.0,
             ),
             ("sip_dialogs_active", 1.0),
+            ("sip_actor_failures_total{actor=\"transaction\"}", 1.0),
             ("sip_handler_panics_total", 1.0),
         ];
         for (line, value) in expect {

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::events::EventBus;
 use crate::http::{self, AppState, HealthState};
 use crate::metrics::Metrics;
+use crate::stack::{Services, SipStack, StackConfig};
 use crate::stats::SipCounters;
 use crate::transport::{
     BoundListener, ListenerInfo, Shutdown, TcpListener, TransportRegistry, UdpListener,
@@ -23,16 +24,19 @@ use crate::ua_core::UaCore;
 /// How long shutdown waits for TCP connections to flush and close.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
 
-/// The running SIP side: listener actors and the transport registry.
+/// The running SIP side: the stack's actors (transaction layer, user agent), the listener
+/// actors and the transport registry.
 pub struct SipTransports {
     udp: Vec<Addr<UdpListener>>,
     tcp: Vec<Addr<TcpListener>>,
     registry: Arc<TransportRegistry>,
     listening: Vec<ListenerInfo>,
+    stack: SipStack,
 }
 
 impl SipTransports {
-    /// Binds UDP and TCP on every address (all or nothing), then starts the actors.
+    /// Binds UDP and TCP on every address (all or nothing), then starts the SIP stack and the
+    /// listener actors. The core's metrics and event bus (if any) are the stack's too.
     ///
     /// Must run inside an actix System.
     pub fn start(settings: &Settings, core: Arc<UaCore>) -> anyhow::Result<SipTransports> {
@@ -43,11 +47,26 @@ impl SipTransports {
             .collect::<anyhow::Result<_>>()?;
         let registry = Arc::new(TransportRegistry::default());
         let transport = settings.transport();
+        let services = Services {
+            registry: registry.clone(),
+            counters: core.counters().clone(),
+            metrics: core.metrics().cloned(),
+            events: core.events().cloned(),
+        };
+        let stack = SipStack::start(
+            StackConfig {
+                timers: settings.sip_timers.transaction_config(),
+            },
+            core.clone(),
+            services,
+        );
+        let incoming = stack.incoming();
         let mut sip = SipTransports {
             udp: Vec::new(),
             tcp: Vec::new(),
             registry: registry.clone(),
             listening: Vec::new(),
+            stack,
         };
         for b in bound {
             let udp_addr = b.udp_addr().context("UDP socket has no local address")?;
@@ -61,13 +80,13 @@ impl SipTransports {
                     .with_context(|| format!("cannot register TCP listener {tcp_addr}"))?,
             );
             registry.register_udp(udp_addr, udp.clone());
-            let (core_u, reg_u) = (core.clone(), registry.clone());
+            let (core_u, reg_u, in_u) = (core.clone(), registry.clone(), incoming.clone());
             sip.udp.push(Supervisor::start(move |_| {
-                UdpListener::new(udp, udp_addr, core_u, reg_u)
+                UdpListener::new(udp, udp_addr, core_u, reg_u, in_u)
             }));
-            let (core_t, reg_t) = (core.clone(), registry.clone());
+            let (core_t, reg_t, in_t) = (core.clone(), registry.clone(), incoming.clone());
             sip.tcp.push(Supervisor::start(move |_| {
-                TcpListener::new(tcp, tcp_addr, core_t, reg_t, transport)
+                TcpListener::new(tcp, tcp_addr, core_t, reg_t, in_t, transport)
             }));
             sip.listening.push(ListenerInfo {
                 transport: "udp",
@@ -89,6 +108,11 @@ impl SipTransports {
     /// The registry of open connections and sockets.
     pub fn registry(&self) -> &Arc<TransportRegistry> {
         &self.registry
+    }
+
+    /// The SIP stack's actors.
+    pub fn stack(&self) -> &SipStack {
+        &self.stack
     }
 
     /// Stops the listeners, then closes every TCP connection (bounded wait).

@@ -29,6 +29,7 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         tcp_idle_timeout_secs: idle_secs,
         max_header_bytes: 16 * 1024,
         max_body_bytes: 256 * 1024,
+        sip_timers: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ mod tcp_connection;
 mod tcp_listener;
 mod udp;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix::Message;
@@ -59,12 +60,38 @@ pub struct ListenerInfo {
     /// `udp` or `tcp`.
     pub transport: &'static str,
     /// The bound address (with the real port when 0 was asked for).
-    pub address: std::net::SocketAddr,
+    pub address: SocketAddr,
 }
 
 impl std::fmt::Display for ListenerInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.transport, self.address)
+    }
+}
+
+/// The way a message came in, and so the way back: the transport, our socket's address and
+/// the peer's. Responses and in-dialog requests go out on the flow their transaction or dialog
+/// belongs to (RFC 3261 §18.2.2; for TCP the same connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// UDP or TCP.
+    pub transport: TransportKind,
+    /// Our address: the bound UDP socket, or the local end of the TCP connection's listener.
+    pub local: SocketAddr,
+    /// The peer: the UDP source address, or the TCP connection's remote end.
+    pub peer: SocketAddr,
+}
+
+impl Flow {
+    /// Whether the transport is reliable (TCP), which switches off retransmission timers.
+    pub fn is_reliable(&self) -> bool {
+        self.transport == TransportKind::Tcp
+    }
+}
+
+impl std::fmt::Display for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}<->{}", self.transport, self.local, self.peer)
     }
 }
 

@@ -9,7 +9,9 @@ use actix::Addr;
 use tokio::net::UdpSocket;
 use tracing::warn;
 
-use super::{CloseConnection, SendBytes, TcpConnection, udp};
+use bytes::Bytes;
+
+use super::{CloseConnection, Flow, SendBytes, TcpConnection, udp};
 use crate::ua_core::{Outbound, TransportKind};
 
 /// Open TCP connections by peer, and the bound UDP sockets.
@@ -67,6 +69,44 @@ impl TransportRegistry {
             .iter()
             .find(|(local, _)| local.is_ipv6() == destination.is_ipv6())
             .map(|(_, s)| s.clone())
+    }
+
+    /// The UDP socket bound to `local`, else one of the destination's address family.
+    fn udp_socket_at(&self, local: SocketAddr, destination: SocketAddr) -> Option<Arc<UdpSocket>> {
+        let found = lock(&self.udp)
+            .iter()
+            .find(|(l, _)| *l == local)
+            .map(|(_, s)| s.clone());
+        found.or_else(|| self.udp_socket_for(destination))
+    }
+
+    /// Sends `bytes` on `flow`: over UDP from the socket the flow arrived on to `destination`
+    /// (for a response, the address RFC 3261 §18.2.2 gives), over TCP on the flow's
+    /// connection (`destination` is ignored). False when the flow is gone: the caller reports
+    /// a transport error to its transaction.
+    pub fn send_on(&self, flow: &Flow, destination: SocketAddr, bytes: Bytes) -> bool {
+        match flow.transport {
+            TransportKind::Udp => match self.udp_socket_at(flow.local, destination) {
+                Some(socket) => {
+                    udp::send_datagram(&socket, bytes, destination);
+                    true
+                }
+                None => {
+                    warn!(peer = %destination, "sip out: no UDP socket for the flow; message dropped");
+                    false
+                }
+            },
+            TransportKind::Tcp => match self.tcp_connection(flow.peer) {
+                Some(conn) => {
+                    conn.do_send(SendBytes(bytes));
+                    true
+                }
+                None => {
+                    warn!(peer = %flow.peer, "sip out: TCP connection to peer is closed; message dropped");
+                    false
+                }
+            },
+        }
     }
 
     /// Sends `out` on the registered connection or a UDP socket; false when there is none.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::io::{WriteHandler, Writer};
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Running, StreamHandler};
+use actix::{
+    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient, Running, StreamHandler,
+};
 use bytes::{Buf, Bytes, BytesMut};
 use sip::{Frame, FramingError, StreamFramer};
 use tokio::net::TcpStream;
@@ -16,9 +18,10 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::codec::{BytesCodec, FramedRead};
 use tracing::{debug, error, info, warn};
 
-use super::{CloseConnection, SendBytes, TransportRegistry, TransportSettings};
+use super::{CloseConnection, Flow, SendBytes, TransportRegistry, TransportSettings};
 use crate::stats::SipCounters;
-use crate::ua_core::{Action, Inbound, TransportKind, UaCore};
+use crate::transaction_layer::Incoming;
+use crate::ua_core::{Action, Inbound, Ingested, TransportKind, UaCore};
 
 /// How long a closing connection may take to flush before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -32,6 +35,7 @@ pub struct TcpConnection {
     local: SocketAddr,
     core: Arc<UaCore>,
     registry: Arc<TransportRegistry>,
+    incoming: Recipient<Incoming>,
     framer: StreamFramer,
     /// The bytes the framer holds, kept so an unframeable head can still be answered.
     pending: BytesMut,
@@ -42,13 +46,15 @@ pub struct TcpConnection {
 }
 
 impl TcpConnection {
-    /// Starts the actor for an accepted stream; it registers itself with `registry`.
+    /// Starts the actor for an accepted stream; it registers itself with `registry` and
+    /// hands parsed messages to `incoming` (the transaction layer).
     pub fn start(
         stream: TcpStream,
         peer: SocketAddr,
         local: SocketAddr,
         core: Arc<UaCore>,
         registry: Arc<TransportRegistry>,
+        incoming: Recipient<Incoming>,
         settings: TransportSettings,
     ) -> Addr<TcpConnection> {
         TcpConnection::create(move |ctx| {
@@ -59,6 +65,7 @@ impl TcpConnection {
                 local,
                 core,
                 registry,
+                incoming,
                 framer: StreamFramer::new(settings.limits),
                 pending: BytesMut::new(),
                 writer: Writer::new(write, ctx),
@@ -121,9 +128,17 @@ impl TcpConnection {
             source: self.peer,
             transport: TransportKind::Tcp,
         };
-        match catch_unwind(AssertUnwindSafe(|| self.core.handle(&inbound))) {
-            Ok(actions) => {
+        match catch_unwind(AssertUnwindSafe(|| self.core.ingest(&inbound))) {
+            Ok(Ingested::Done(actions)) => {
                 self.deliver(actions);
+                true
+            }
+            Ok(Ingested::Request(r)) => {
+                self.forward(sip::SipMessage::Request(r));
+                true
+            }
+            Ok(Ingested::Response(r)) => {
+                self.forward(sip::SipMessage::Response(r));
                 true
             }
             Err(_) => {
@@ -152,6 +167,16 @@ impl TcpConnection {
         );
         self.deliver(actions);
         self.close(ctx);
+    }
+
+    /// Hands a parsed message to the transaction layer, with this connection as its flow.
+    fn forward(&self, message: sip::SipMessage) {
+        let flow = Flow {
+            transport: TransportKind::Tcp,
+            local: self.local,
+            peer: self.peer,
+        };
+        self.incoming.do_send(Incoming { message, flow });
     }
 
     fn deliver(&mut self, actions: Vec<Action>) {

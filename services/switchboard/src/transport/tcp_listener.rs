@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, StreamHandler, Supervised};
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Recipient, StreamHandler, Supervised,
+};
 use futures_util::Stream;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::{Shutdown, TcpConnection, TransportRegistry, TransportSettings};
+use crate::transaction_layer::Incoming;
 use crate::ua_core::UaCore;
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
@@ -22,6 +25,7 @@ pub struct TcpListener {
     local: SocketAddr,
     core: Arc<UaCore>,
     registry: Arc<TransportRegistry>,
+    incoming: Recipient<Incoming>,
     settings: TransportSettings,
 }
 
@@ -32,6 +36,7 @@ impl TcpListener {
         local: SocketAddr,
         core: Arc<UaCore>,
         registry: Arc<TransportRegistry>,
+        incoming: Recipient<Incoming>,
         settings: TransportSettings,
     ) -> Self {
         TcpListener {
@@ -39,6 +44,7 @@ impl TcpListener {
             local,
             core,
             registry,
+            incoming,
             settings,
         }
     }
@@ -92,6 +98,7 @@ impl StreamHandler<io::Result<(TcpStream, SocketAddr)>> for TcpListener {
                     self.local,
                     self.core.clone(),
                     self.registry.clone(),
+                    self.incoming.clone(),
                     self.settings,
                 );
             }

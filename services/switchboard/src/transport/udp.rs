@@ -6,15 +6,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, StreamHandler, Supervised};
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Recipient, StreamHandler, Supervised,
+};
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::net::UdpSocket;
 use tracing::{error, info, trace, warn};
 
-use super::{Shutdown, TransportRegistry};
+use super::{Flow, Shutdown, TransportRegistry};
 use crate::stats::SipCounters;
-use crate::ua_core::{Action, Inbound, TransportKind, UaCore};
+use crate::transaction_layer::Incoming;
+use crate::ua_core::{Action, Inbound, Ingested, TransportKind, UaCore};
 
 /// Largest datagram read (the UDP maximum).
 pub const MAX_DATAGRAM: usize = 65_535;
@@ -25,28 +28,33 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(50);
 /// This many receive errors in a row stop the actor, and its supervisor restarts it.
 const MAX_CONSECUTIVE_ERRORS: u32 = 100;
 
-/// Receives datagrams on one bound UDP socket and answers through the UA core.
+/// Receives datagrams on one bound UDP socket: the UA core parses each (answering what does
+/// not parse statelessly) and the transaction layer gets the rest.
 pub struct UdpListener {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     core: Arc<UaCore>,
     registry: Arc<TransportRegistry>,
+    incoming: Recipient<Incoming>,
     consecutive_errors: u32,
 }
 
 impl UdpListener {
-    /// A listener on an already bound socket (register it with the registry separately).
+    /// A listener on an already bound socket (register it with the registry separately)
+    /// that hands parsed messages to `incoming` (the transaction layer).
     pub fn new(
         socket: Arc<UdpSocket>,
         local: SocketAddr,
         core: Arc<UaCore>,
         registry: Arc<TransportRegistry>,
+        incoming: Recipient<Incoming>,
     ) -> Self {
         UdpListener {
             socket,
             local,
             core,
             registry,
+            incoming,
             consecutive_errors: 0,
         }
     }
@@ -65,11 +73,29 @@ impl UdpListener {
             source,
             transport: TransportKind::Udp,
         };
-        let actions = match catch_unwind(AssertUnwindSafe(|| self.core.handle(&inbound))) {
-            Ok(actions) => actions,
+        let ingested = match catch_unwind(AssertUnwindSafe(|| self.core.ingest(&inbound))) {
+            Ok(ingested) => ingested,
             Err(_) => {
                 SipCounters::bump(&self.core.counters().handler_panics);
                 error!(peer = %source, local = %self.local, "udp: message handler panicked; datagram dropped");
+                return;
+            }
+        };
+        let flow = Flow {
+            transport: TransportKind::Udp,
+            local: self.local,
+            peer: source,
+        };
+        let actions = match ingested {
+            Ingested::Done(actions) => actions,
+            Ingested::Request(r) => {
+                let message = sip::SipMessage::Request(r);
+                self.incoming.do_send(Incoming { message, flow });
+                return;
+            }
+            Ingested::Response(r) => {
+                let message = sip::SipMessage::Response(r);
+                self.incoming.do_send(Incoming { message, flow });
                 return;
             }
         };
@@ -197,9 +223,15 @@ mod tests {
     async fn a_stopped_listener_is_restarted_by_its_supervisor_on_the_same_socket() {
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
         let local = socket.local_addr().expect("local addr");
-        let core = Arc::new(UaCore::new(Arc::new(SipCounters::default())));
+        let counters = Arc::new(SipCounters::default());
+        let core = Arc::new(UaCore::new(counters.clone()));
         let registry = Arc::new(TransportRegistry::default());
-        let addr = Supervisor::start(move |_| UdpListener::new(socket, local, core, registry));
+        registry.register_udp(local, socket.clone());
+        let services = crate::stack::Services::new(registry.clone(), counters);
+        let stack = crate::stack::SipStack::start(Default::default(), core.clone(), services);
+        let incoming = stack.incoming();
+        let addr =
+            Supervisor::start(move |_| UdpListener::new(socket, local, core, registry, incoming));
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind client");
         assert!(ask(&client, local).await.starts_with(b"SIP/2.0 200 OK\r\n"));
 

@@ -1,8 +1,13 @@
-//! The sans-IO SIP user-agent core: out-of-dialog UAS behaviour (RFC 3261 §8.2).
+//! The sans-IO front of the SIP stack and the out-of-dialog UAS checks (RFC 3261 §8.2).
 //!
-//! Input is one inbound message (bytes, source address, transport); output is a list of
-//! [`Action`]s for the transport layer to carry out. No sockets, no clock, no runtime: the
-//! whole module is unit-tested with plain byte strings.
+//! [`UaCore::ingest`] takes one inbound message (bytes, source address, transport) and either
+//! answers it statelessly (a request that does not parse or lacks a mandatory header gets a
+//! salvaged 400 or 505; what cannot be answered is dropped) or hands back the typed request
+//! (top Via stamped with `received`/`rport`) or response for the transaction layer.
+//! [`UaCore::check`] and [`UaCore::answer`] decide the answer to a request that reached the
+//! user agent through its server transaction. No sockets, no clock, no runtime: the module is
+//! unit-tested with plain byte strings ([`UaCore::handle`] composes the steps into the
+//! stateless answer those tests drive).
 //!
 //! Checks run in the order RFC 3261 §8.2 gives them: parse, mandatory headers, method
 //! (§8.2.1), Request-URI scheme (§8.2.2.1), Require (§8.2.2.3), content (§8.2.3), then the
@@ -91,6 +96,18 @@ pub enum Action {
     Send(Outbound),
 }
 
+/// What [`UaCore::ingest`] made of one inbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    /// Handled statelessly: send these (a salvaged 400/505, or nothing when dropped).
+    Done(Vec<Action>),
+    /// A request that parsed and has every mandatory header, its top Via stamped with
+    /// `received`/`rport` (RFC 3261 §18.2.1): for the transaction layer.
+    Request(Request),
+    /// A response that parsed: for the transaction layer.
+    Response(Response),
+}
+
 /// The out-of-dialog user-agent server: turns inbound messages into responses.
 ///
 /// Optionally it counts messages into [`Metrics`] and publishes one Method-layer event per
@@ -108,9 +125,17 @@ fn sdp() -> MediaType {
     MediaType::new("application", "sdp")
 }
 
-/// A fresh random To tag.
-fn new_tag() -> String {
+/// A fresh random tag (To tags of our responses, From tags of our requests).
+pub fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+/// A response to `req` with a fresh To tag (above 100, when To has none) and the `Server`
+/// header: the shape of every response Switchboard builds itself.
+pub fn response_to(req: &Request, status: u16) -> Response {
+    let tag = (status > 100).then(new_tag);
+    Response::from_request(req, status, tag.as_deref())
+        .with_header(Header::Server(ByteString::from_static(crate::SERVER_NAME)))
 }
 
 impl UaCore {
@@ -151,8 +176,10 @@ impl UaCore {
         self.events.as_ref()
     }
 
-    /// Handles one inbound message and returns what to send. Never panics on input.
-    pub fn handle(&self, inbound: &Inbound) -> Vec<Action> {
+    /// Parses one inbound message: answers it statelessly when it cannot go further, else
+    /// returns the typed request or response. Counts it, and publishes the Method-layer event
+    /// of a request. Never panics on input.
+    pub fn ingest(&self, inbound: &Inbound) -> Ingested {
         let raw = match parse_raw(&inbound.bytes) {
             Ok(raw) => raw,
             Err(e) => {
@@ -164,28 +191,55 @@ impl UaCore {
                     error = %e,
                     "sip in: dropped unparseable message (no header section)"
                 );
-                return Vec::new();
+                return Ingested::Done(Vec::new());
             }
         };
         match parse_typed(&raw) {
             Ok(SipMessage::Request(req)) => self.on_request(req, inbound),
             Ok(SipMessage::Response(resp)) => {
-                SipCounters::bump(&self.counters.stray_responses);
                 if let (Some(metrics), Some(cseq)) = (&self.metrics, resp.headers.cseq()) {
                     metrics.message_in(&cseq.method, Some(resp.status));
                 }
-                warn!(
+                debug!(
                     status = resp.status,
                     call_id = resp.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
                     cseq = %display_cseq(&resp.headers),
                     branch = top_branch(&resp.headers),
                     peer = %inbound.source,
                     transport = %inbound.transport,
+                    "sip in"
+                );
+                Ingested::Response(resp)
+            }
+            Err(e) => Ingested::Done(self.on_unparseable(&raw, &e, inbound)),
+        }
+    }
+
+    /// The stateless answer to one message, without transactions: [`UaCore::ingest`], then
+    /// [`UaCore::answer`] for a request (an ACK is absorbed, a response is a stray). The
+    /// server sends requests through transactions instead; this composition is what the unit
+    /// tests of the checks drive.
+    pub fn handle(&self, inbound: &Inbound) -> Vec<Action> {
+        match self.ingest(inbound) {
+            Ingested::Done(actions) => actions,
+            Ingested::Response(resp) => {
+                SipCounters::bump(&self.counters.stray_responses);
+                warn!(
+                    status = resp.status,
+                    call_id = resp.headers.call_id().map(|c| c.as_ref()).unwrap_or("-"),
+                    peer = %inbound.source,
                     "sip in: dropped stray response (no client transaction)"
                 );
                 Vec::new()
             }
-            Err(e) => self.on_unparseable(&raw, &e, inbound),
+            Ingested::Request(req) if req.method == Method::Ack => {
+                SipCounters::bump(&self.counters.acks_absorbed);
+                Vec::new()
+            }
+            Ingested::Request(req) => {
+                let response = self.answer(&req);
+                self.send(response, &req, inbound)
+            }
         }
     }
 
@@ -229,7 +283,7 @@ impl UaCore {
         )
     }
 
-    fn on_request(&self, mut req: Request, inbound: &Inbound) -> Vec<Action> {
+    fn on_request(&self, mut req: Request, inbound: &Inbound) -> Ingested {
         SipCounters::bump(&self.counters.requests_received);
         if let Some(metrics) = &self.metrics {
             metrics.message_in(&req.method, None);
@@ -245,12 +299,6 @@ impl UaCore {
             len = inbound.bytes.len(),
             "sip in"
         );
-        // RFC 3261 §17.2.1: an ACK is never answered, valid or not.
-        if req.method == Method::Ack {
-            SipCounters::bump(&self.counters.acks_absorbed);
-            debug!(peer = %inbound.source, "sip in: ACK absorbed");
-            return Vec::new();
-        }
         // §18.2.1: stamp received/rport first, so every response copies them.
         match req.headers.top_via_mut() {
             Some(via) => sip::routing::stamp_received(via, inbound.source),
@@ -261,79 +309,103 @@ impl UaCore {
                     transport = %inbound.transport,
                     "sip in: dropped request without Via (no way to answer)"
                 );
-                return Vec::new();
+                return Ingested::Done(Vec::new());
             }
         }
-        let response = self.respond(&req);
-        self.send(response, &req, inbound)
+        if let Err(kind) = req.validate() {
+            // RFC 3261 §17.2.1: an ACK is never answered, valid or not.
+            if req.method == Method::Ack {
+                SipCounters::bump(&self.counters.acks_absorbed);
+                debug!(peer = %inbound.source, "sip in: malformed ACK absorbed");
+                return Ingested::Done(Vec::new());
+            }
+            // Without its mandatory headers a request has no transaction key: it gets its 400
+            // statelessly, like one that does not parse.
+            let reason = ParseError::new(0, kind).reason_phrase();
+            let response = self.response(&req, 400).with_reason(&reason);
+            return Ingested::Done(self.send(response, &req, inbound));
+        }
+        Ingested::Request(req)
     }
 
-    /// Decides the response to a parsed request (with its top Via already stamped).
-    fn respond(&self, req: &Request) -> Response {
-        if let Err(kind) = req.validate() {
-            let reason = ParseError::new(0, kind).reason_phrase();
-            return self.response(req, 400).with_reason(&reason);
-        }
+    /// The §8.2 checks a request passes before its method is considered: method (§8.2.1:
+    /// 405 or 501 with Allow), Request-URI scheme (§8.2.2.1: 416), Require (§8.2.2.3: 420
+    /// with Unsupported; not for CANCEL), content (§8.2.3: 415 with Accept or
+    /// Accept-Encoding) and, for INVITE, an Accept that admits the SDP answer (406).
+    pub fn check(&self, req: &Request) -> Result<(), Response> {
         // §8.2.1: method inspection.
         if !ALLOWED_METHODS.contains(&req.method) {
             let status = match req.method {
                 Method::Extension(_) => 501,
                 _ => 405,
             };
-            return self.response(req, status).with_header(allow());
+            return Err(self.response(req, status).with_header(allow()));
         }
         // §8.2.2.1: Request-URI scheme.
         let scheme = req.uri.scheme();
         if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
-            return self.response(req, 416);
+            return Err(self.response(req, 416));
         }
         // §8.2.2.3: Require (ignored in CANCEL; Proxy-Require is for proxies).
         if req.method != Method::Cancel {
             let unsupported: Vec<ByteString> = req.headers.require().cloned().collect();
             if !unsupported.is_empty() {
-                return self
+                return Err(self
                     .response(req, 420)
-                    .with_header(Header::Unsupported(unsupported));
+                    .with_header(Header::Unsupported(unsupported)));
             }
         }
         // §8.2.3: content processing.
         if let Some(ct) = req.headers.content_type()
             && !ct.is("application", "sdp")
         {
-            return self
+            return Err(self
                 .response(req, 415)
-                .with_header(Header::Accept(vec![sdp()]));
+                .with_header(Header::Accept(vec![sdp()])));
         }
         if content_encodings(req).any(|e| !e.eq_ignore_ascii_case("identity")) {
-            return self.response(req, 415).with_header(Header::Other {
+            return Err(self.response(req, 415).with_header(Header::Other {
                 name: HeaderName::AcceptEncoding,
                 value: Bytes::from_static(b"identity"),
-            });
+            }));
         }
         // RFC 4475 §3.3.15 (sdp01): an INVITE must accept the SDP answer.
         if req.method == Method::Invite
             && let Some(accept) = req.headers.accept()
             && !accept.iter().any(|range| range.covers(&sdp()))
         {
-            return self
+            return Err(self
                 .response(req, 406)
-                .with_header(Header::Accept(vec![sdp()]));
+                .with_header(Header::Accept(vec![sdp()])));
+        }
+        Ok(())
+    }
+
+    /// The default answer to a request outside any dialog: a §8.2 rejection
+    /// ([`UaCore::check`]), else 200 with the capabilities for OPTIONS, 404 for INVITE (no
+    /// such user; the user agent actor answers the `echo` extension before asking this) and
+    /// 481 for anything else (it names a dialog or transaction that does not exist).
+    pub fn answer(&self, req: &Request) -> Response {
+        if let Err(rejection) = self.check(req) {
+            return rejection;
         }
         match req.method {
-            Method::Options => self
-                .response(req, 200)
-                .with_header(allow())
-                .with_header(Header::Accept(vec![sdp()]))
-                .with_header(Header::Supported(Vec::new())),
-            // No users or extensions exist yet.
+            Method::Options => self.options_ok(req),
             Method::Invite => self.response(req, 404),
-            // No transactions or dialogs exist yet.
             _ => self.response(req, 481),
         }
     }
 
+    /// 200 to OPTIONS with Allow, Accept and Supported (RFC 3261 §11.2).
+    pub fn options_ok(&self, req: &Request) -> Response {
+        self.response(req, 200)
+            .with_header(allow())
+            .with_header(Header::Accept(vec![sdp()]))
+            .with_header(Header::Supported(Vec::new()))
+    }
+
     /// A response to `req` with a fresh To tag and the Server header.
-    fn response(&self, req: &Request, status: u16) -> Response {
+    pub fn response(&self, req: &Request, status: u16) -> Response {
         let tag = (status > 100).then(new_tag);
         Response::from_request(req, status, tag.as_deref())
             .with_header(Header::Server(self.server.clone()))
@@ -392,7 +464,7 @@ impl UaCore {
 }
 
 /// `Allow: INVITE, ACK, CANCEL, BYE, OPTIONS`.
-fn allow() -> Header {
+pub fn allow() -> Header {
     Header::Allow(ALLOWED_METHODS.to_vec())
 }
 

@@ -1,0 +1,417 @@
+//! The transaction layer (RFC 3261 §17): the `TransactionLayer` actor, supervisor of one
+//! [`TransactionActor`] per transaction.
+//!
+//! Transports hand it every message that parsed ([`Incoming`]); it finds the transaction the
+//! message belongs to (`TransactionKey::from_request` for requests, `from_response` for
+//! responses) and passes it on, or creates a server transaction for a new request:
+//!
+//! - a request matching a live server transaction (a retransmission, or the ACK for a non-2xx
+//!   final response) goes to that transaction, which absorbs it or sends its last response
+//!   again;
+//! - an ACK matching none (the ACK for a 2xx is a transaction of its own) goes to the
+//!   in-dialog route;
+//! - a CANCEL gets a non-INVITE server transaction; the layer then finds the INVITE server
+//!   transaction it cancels (`invite_key_for_cancel`) and lets it answer (487 to the INVITE
+//!   and 200 to the CANCEL before a final response, else 481); with no such transaction the
+//!   CANCEL gets 481;
+//! - any other new request gets an INVITE or non-INVITE server transaction whose deliveries
+//!   go to the user agent (no To tag) or to the in-dialog route (a To tag);
+//! - a response matching a live client transaction goes to it; one matching none is a stray.
+//!
+//! Supervision: a transaction actor that panics reports `ChildFailed`; the layer counts it in
+//! `sip_actor_failures_total{actor="transaction"}`, publishes a `child_failed` event, logs an
+//! error with the Call-ID, tells the transaction user (`TxEventKind::Failed`) and forgets the
+//! key. Other transactions are not affected.
+
+mod actor;
+mod machine;
+mod messages;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient};
+use sip::transaction::{
+    InviteClientTransaction, InviteServerTransaction, NonInviteClientTransaction,
+    NonInviteServerTransaction, TransactionConfig, TransactionKey,
+};
+use sip::{Method, Request, Response, SipMessage};
+use tracing::{debug, error, warn};
+
+pub use actor::TransactionActor;
+pub use messages::{
+    Incoming, InjectTransactionPanic, ListTransactions, Respond, ResponseNotice, StartClient,
+    TransactionInfo, TxEvent, TxEventKind,
+};
+
+use actor::TxSetup;
+use machine::Machine;
+use messages::{CancelInvite, MatchedRequest, MatchedResponse, RegisterAlias, TxEnded};
+
+use crate::events::{EventDraft, Layer};
+use crate::metrics::TransactionKind;
+use crate::stack::Services;
+use crate::stats::SipCounters;
+use crate::supervision::{ChildFailed, InjectPanic};
+use crate::transport::{Flow, TransportKind};
+use crate::ua_core::response_to;
+
+/// Where the layer sends what is not for a transaction it holds.
+#[derive(Clone)]
+pub struct Routes {
+    /// The transaction user of requests outside any dialog (no To tag): the user agent.
+    pub out_of_dialog: Recipient<TxEvent>,
+}
+
+/// One live transaction actor.
+struct Child {
+    id: u64,
+    addr: Addr<TransactionActor>,
+    kind: TransactionKind,
+    call_id: String,
+    flow: Flow,
+    tu: Option<Recipient<TxEvent>>,
+}
+
+/// The supervisor of the transaction actors (see the module documentation).
+pub struct TransactionLayer {
+    config: TransactionConfig,
+    services: Services,
+    routes: Routes,
+    children: HashMap<TransactionKey, Child>,
+    /// ACK keys of RFC 2543 INVITE transactions answered with a To tag.
+    aliases: HashMap<TransactionKey, TransactionKey>,
+    next_child: u64,
+}
+
+impl TransactionLayer {
+    /// A layer with these timer values.
+    pub fn new(config: TransactionConfig, services: Services, routes: Routes) -> Self {
+        TransactionLayer {
+            config,
+            services,
+            routes,
+            children: HashMap::new(),
+            aliases: HashMap::new(),
+            next_child: 1,
+        }
+    }
+
+    /// The live actor filed under `key` (an alias leads to its transaction). A stopped actor
+    /// still filed is forgotten on the way.
+    fn live(&mut self, key: &TransactionKey) -> Option<Addr<TransactionActor>> {
+        let key = match self.children.contains_key(key) {
+            true => key.clone(),
+            false => self.aliases.get(key)?.clone(),
+        };
+        let child = self.children.get(&key)?;
+        if child.addr.connected() {
+            return Some(child.addr.clone());
+        }
+        let id = child.id;
+        self.forget(&key, id);
+        None
+    }
+
+    /// Removes `key` if it still names child `id`; returns the child removed.
+    fn forget(&mut self, key: &TransactionKey, id: u64) -> Option<Child> {
+        if self.children.get(key).is_none_or(|c| c.id != id) {
+            return None;
+        }
+        let child = self.children.remove(key)?;
+        self.aliases.retain(|_, target| target != key);
+        if let Some(m) = &self.services.metrics {
+            m.transaction_ended(child.kind);
+        }
+        Some(child)
+    }
+
+    fn spawn(
+        &mut self,
+        machine: Machine,
+        flow: Flow,
+        destination: std::net::SocketAddr,
+        tu: Option<Recipient<TxEvent>>,
+        ctx: &mut Context<Self>,
+    ) -> (TransactionKey, Addr<TransactionActor>) {
+        let id = self.next_child;
+        self.next_child += 1;
+        let key = machine.key().clone();
+        let kind = machine.kind();
+        let call_id = machine
+            .request()
+            .headers
+            .call_id()
+            .map_or_else(String::new, ToString::to_string);
+        if let Some(old) = self.children.get(&key).map(|c| c.id) {
+            self.forget(&key, old);
+        }
+        let addr = TransactionActor::new(TxSetup {
+            child: id,
+            machine,
+            flow,
+            destination,
+            tu: tu.clone(),
+            layer: ctx.address(),
+            services: self.services.clone(),
+        })
+        .start();
+        if let Some(m) = &self.services.metrics {
+            m.transaction_started(kind);
+        }
+        self.children.insert(
+            key.clone(),
+            Child {
+                id,
+                addr: addr.clone(),
+                kind,
+                call_id,
+                flow,
+                tu,
+            },
+        );
+        (key, addr)
+    }
+
+    /// Creates the server transaction for a new request.
+    fn start_server(
+        &mut self,
+        request: Request,
+        flow: Flow,
+        tu: Option<Recipient<TxEvent>>,
+        ctx: &mut Context<Self>,
+    ) -> Option<(TransactionKey, Addr<TransactionActor>)> {
+        let now = Instant::now();
+        let reliable = flow.is_reliable();
+        let destination = match (flow.transport, request.headers.top_via()) {
+            (TransportKind::Udp, Some(via)) => sip::routing::response_destination(via, flow.peer),
+            _ => flow.peer,
+        };
+        let call_id = request
+            .headers
+            .call_id()
+            .map_or_else(String::new, ToString::to_string);
+        let machine = if request.method == Method::Invite {
+            InviteServerTransaction::new(request, self.config, reliable, now)
+                .map(Machine::InviteServer)
+        } else {
+            NonInviteServerTransaction::new(request, self.config, reliable, now)
+                .map(Machine::NonInviteServer)
+        };
+        match machine {
+            Ok(machine) => Some(self.spawn(machine, flow, destination, tu, ctx)),
+            Err(e) => {
+                warn!(call_id = %call_id, error = %e, "sip in: cannot create a server transaction; request dropped");
+                None
+            }
+        }
+    }
+
+    fn on_request(&mut self, request: Request, flow: Flow, ctx: &mut Context<Self>) {
+        let call_id = request
+            .headers
+            .call_id()
+            .map_or_else(String::new, ToString::to_string);
+        let key = match TransactionKey::from_request(&request) {
+            Ok(key) => key,
+            Err(e) => {
+                warn!(call_id = %call_id, error = %e, "sip in: request without a transaction key dropped");
+                return;
+            }
+        };
+        if let Some(tx) = self.live(&key) {
+            tx.do_send(MatchedRequest(request));
+            return;
+        }
+        match request.method {
+            Method::Ack => self.on_unmatched_ack(request, &call_id),
+            Method::Cancel => self.on_cancel(request, flow, ctx),
+            _ => {
+                let tu = self.transaction_user(&request);
+                self.start_server(request, flow, Some(tu), ctx);
+            }
+        }
+    }
+
+    /// The transaction user of a new request.
+    fn transaction_user(&self, _request: &Request) -> Recipient<TxEvent> {
+        self.routes.out_of_dialog.clone()
+    }
+
+    fn on_unmatched_ack(&mut self, request: Request, call_id: &str) {
+        SipCounters::bump(&self.services.counters.acks_absorbed);
+        debug!(call_id = %call_id, cseq = ?request.headers.cseq().map(|c| c.seq), "sip in: ACK matches no transaction; absorbed");
+    }
+
+    fn on_cancel(&mut self, cancel: Request, flow: Flow, ctx: &mut Context<Self>) {
+        let Some((key, cancel_tx)) = self.start_server(cancel.clone(), flow, None, ctx) else {
+            return;
+        };
+        match key.invite_key_for_cancel().and_then(|k| self.live(&k)) {
+            Some(invite_tx) => invite_tx.do_send(CancelInvite { cancel, cancel_tx }),
+            None => {
+                debug!(key = %key, "CANCEL matches no INVITE transaction: 481");
+                cancel_tx.do_send(Respond::plain(response_to(&cancel, 481)));
+            }
+        }
+    }
+
+    fn on_response(&mut self, response: Response, _flow: Flow) {
+        let call_id = response
+            .headers
+            .call_id()
+            .map_or_else(String::new, ToString::to_string);
+        let tx = TransactionKey::from_response(&response)
+            .ok()
+            .and_then(|key| self.live(&key));
+        match tx {
+            Some(tx) => tx.do_send(MatchedResponse(response)),
+            None => {
+                SipCounters::bump(&self.services.counters.stray_responses);
+                warn!(
+                    call_id = %call_id,
+                    status = response.status,
+                    "sip in: dropped stray response (no client transaction)"
+                );
+            }
+        }
+    }
+
+    /// Records a child's failure: metric, event, error log; tells its transaction user.
+    fn on_child_failed(&mut self, failed: ChildFailed) {
+        let key = self
+            .children
+            .iter()
+            .find(|(_, c)| c.id == failed.child)
+            .map(|(k, _)| k.clone());
+        if let Some(m) = &self.services.metrics {
+            m.actor_failed(failed.kind.label());
+        }
+        error!(
+            call_id = %failed.call_id,
+            transaction = %failed.name,
+            kind = %failed.kind,
+            panic = %failed.message,
+            "transaction actor panicked; stopped and forgotten (other transactions carry on)"
+        );
+        self.services.publish(
+            EventDraft::new(Layer::Transaction, &failed.call_id)
+                .kind("child_failed")
+                .transaction(failed.name.clone())
+                .cause(failed.message.clone())
+                .detail(serde_json::json!({ "actor": failed.kind.to_string() })),
+        );
+        let Some(key) = key else { return };
+        if let Some(child) = self.forget(&key, failed.child)
+            && let Some(tu) = child.tu
+        {
+            tu.do_send(TxEvent {
+                key,
+                call_id: child.call_id,
+                tx: child.addr,
+                flow: child.flow,
+                kind: TxEventKind::Failed,
+            });
+        }
+    }
+}
+
+impl Actor for TransactionLayer {
+    type Context = Context<Self>;
+}
+
+impl Handler<Incoming> for TransactionLayer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Incoming, ctx: &mut Self::Context) {
+        match msg.message {
+            SipMessage::Request(r) => self.on_request(r, msg.flow, ctx),
+            SipMessage::Response(r) => self.on_response(r, msg.flow),
+        }
+    }
+}
+
+impl Handler<StartClient> for TransactionLayer {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartClient, ctx: &mut Self::Context) {
+        let now = Instant::now();
+        let reliable = msg.flow.is_reliable();
+        let call_id = msg
+            .request
+            .headers
+            .call_id()
+            .map_or_else(String::new, ToString::to_string);
+        let machine = match msg.request.method {
+            Method::Invite => InviteClientTransaction::new(msg.request, self.config, reliable, now)
+                .map(Machine::InviteClient),
+            _ => NonInviteClientTransaction::new(msg.request, self.config, reliable, now)
+                .map(Machine::NonInviteClient),
+        };
+        match machine {
+            Ok(machine) => {
+                self.spawn(machine, msg.flow, msg.flow.peer, Some(msg.tu), ctx);
+            }
+            Err(e) => {
+                error!(call_id = %call_id, error = %e, "cannot start a client transaction");
+            }
+        }
+    }
+}
+
+impl Handler<TxEnded> for TransactionLayer {
+    type Result = ();
+
+    fn handle(&mut self, msg: TxEnded, _ctx: &mut Self::Context) {
+        self.forget(&msg.key, msg.child);
+    }
+}
+
+impl Handler<RegisterAlias> for TransactionLayer {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterAlias, _ctx: &mut Self::Context) {
+        if self.children.contains_key(&msg.key) {
+            self.aliases.insert(msg.alias, msg.key);
+        }
+    }
+}
+
+impl Handler<ChildFailed> for TransactionLayer {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildFailed, _ctx: &mut Self::Context) {
+        self.on_child_failed(msg);
+    }
+}
+
+impl Handler<InjectTransactionPanic> for TransactionLayer {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectTransactionPanic, _ctx: &mut Self::Context) -> bool {
+        match self.live(&msg.key) {
+            Some(tx) => {
+                warn!(key = %msg.key, "fault injection: making a transaction actor panic");
+                tx.do_send(InjectPanic);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<ListTransactions> for TransactionLayer {
+    type Result = Vec<TransactionInfo>;
+
+    fn handle(&mut self, _: ListTransactions, _ctx: &mut Self::Context) -> Vec<TransactionInfo> {
+        self.children
+            .iter()
+            .filter(|(_, c)| c.addr.connected())
+            .map(|(key, c)| TransactionInfo {
+                key: key.clone(),
+                kind: c.kind,
+                call_id: c.call_id.clone(),
+            })
+            .collect()
+    }
+}
