@@ -31,8 +31,10 @@ enum Expected {
 fn expectations() -> HashMap<&'static str, Expected> {
     use Expected::*;
     HashMap::from([
-        // VALID requests are processed normally: no user exists yet, so INVITE gets 404.
-        ("wsinv.dat", Status(404)),
+        // VALID requests are processed normally: no user exists yet, so INVITE gets 404 ...
+        // ... except wsinv, whose To carries a tag: it names a dialog that does not exist,
+        // and RFC 3261 §12.2.2 answers that 481.
+        ("wsinv.dat", Status(481)),
         ("intmeth.dat", Status(501)),
         ("esc01.dat", Status(404)),
         ("escnull.dat", Status(405)),

@@ -3,12 +3,14 @@
 //! This library holds everything the `switchboard` binary runs, so it can be tested without
 //! the binary: configuration ([`config`]), the sans-IO front of the SIP stack and the §8.2
 //! checks ([`ua_core`]), the actix transport actors ([`transport`]), the transaction layer
-//! ([`transaction_layer`]), the user agent ([`user_agent`]), their wiring ([`stack`]) and
+//! ([`transaction_layer`]), the dialog layer ([`dialog_layer`]), the user agent
+//! ([`user_agent`]), their wiring ([`stack`]) and
 //! supervision ([`supervision`]), the four-layer event log ([`events`]), Prometheus metrics
 //! ([`metrics`]), the HTTP endpoints ([`http`]) and the server lifecycle ([`server`]).
 
 pub mod cli;
 pub mod config;
+pub mod dialog_layer;
 pub mod events;
 pub mod http;
 pub mod logging;

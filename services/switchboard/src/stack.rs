@@ -4,7 +4,9 @@
 //! transports ──Incoming──▶ TransactionLayer ──▶ TransactionActor (one per transaction)
 //!                                 │                  │ TxEvent (deliver, timeout, …)
 //!                                 │                  ▼
-//!                                 └────────────▶ UserAgent (the transaction user)
+//!                                 │         UserAgent (no To tag) │ DialogSupervisor (To tag)
+//!                                 │                                     └──▶ DialogActor
+//!                                 └── ACK for 2xx, stray responses ──▶ DialogSupervisor
 //! ```
 //!
 //! [`SipStack::start`] creates the actors on the current arbiter; the transport actors get
@@ -13,11 +15,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix::{Addr, AsyncContext, Context, Recipient};
+use actix::{Actor, Addr, AsyncContext, Context, Recipient};
 use sip::SipMessage;
 use sip::transaction::TransactionConfig;
 use tracing::debug;
 
+use crate::dialog_layer::{DialogSupervisor, Dialogs};
 use crate::events::{EventBus, EventDraft};
 use crate::metrics::Metrics;
 use crate::stats::SipCounters;
@@ -101,12 +104,24 @@ pub struct StackConfig {
     pub timers: TransactionConfig,
 }
 
+impl StackConfig {
+    /// The dialogs' timer values (2xx retransmission): the transactions' T1 and T2.
+    pub fn dialog_config(&self) -> sip::dialog::DialogConfig {
+        sip::dialog::DialogConfig {
+            t1: self.timers.t1,
+            t2: self.timers.t2,
+        }
+    }
+}
+
 /// The running SIP stack (see the module documentation).
 pub struct SipStack {
     /// The transaction layer: supervisor of the transaction actors.
     pub transactions: Addr<TransactionLayer>,
     /// The user agent: the transaction user of requests outside any dialog.
     pub user_agent: Addr<UserAgent>,
+    /// The dialog supervisor: owner of the dialog actors.
+    pub dialogs: Addr<DialogSupervisor>,
 }
 
 impl SipStack {
@@ -115,19 +130,30 @@ impl SipStack {
         // Contexts first, so each actor can be given the others' addresses.
         let layer_ctx = Context::<TransactionLayer>::new();
         let ua_ctx = Context::<UserAgent>::new();
+        let transactions = layer_ctx.address();
         let user_agent = ua_ctx.address();
+        let dialogs = DialogSupervisor::new(services.clone()).start();
         let routes = Routes {
             out_of_dialog: user_agent.clone().recipient(),
+            dialogs: dialogs.clone(),
         };
+        let handle = Dialogs::new(
+            dialogs.clone(),
+            transactions,
+            services.clone(),
+            core.clone(),
+            config.dialog_config(),
+        );
         let transactions = layer_ctx.run(TransactionLayer::new(
             config.timers,
             services.clone(),
             routes,
         ));
-        let user_agent = ua_ctx.run(UserAgent::new(core, services));
+        let user_agent = ua_ctx.run(UserAgent::new(core, services, handle));
         SipStack {
             transactions,
             user_agent,
+            dialogs,
         }
     }
 

@@ -9,14 +9,16 @@
 //!   final response) goes to that transaction, which absorbs it or sends its last response
 //!   again;
 //! - an ACK matching none (the ACK for a 2xx is a transaction of its own) goes to the
-//!   in-dialog route;
+//!   dialog layer;
 //! - a CANCEL gets a non-INVITE server transaction; the layer then finds the INVITE server
 //!   transaction it cancels (`invite_key_for_cancel`) and lets it answer (487 to the INVITE
 //!   and 200 to the CANCEL before a final response, else 481); with no such transaction the
 //!   CANCEL gets 481;
 //! - any other new request gets an INVITE or non-INVITE server transaction whose deliveries
-//!   go to the user agent (no To tag) or to the in-dialog route (a To tag);
-//! - a response matching a live client transaction goes to it; one matching none is a stray.
+//!   go to the user agent (no To tag) or to the dialog layer (a To tag);
+//! - a response matching a live client transaction goes to it; one matching none is a stray,
+//!   handed to the dialog layer (a 2xx retransmitted after its transaction ended is the
+//!   dialog's to acknowledge).
 //!
 //! Supervision: a transaction actor that panics reports `ChildFailed`; the layer counts it in
 //! `sip_actor_failures_total{actor="transaction"}`, publishes a `child_failed` event, logs an
@@ -48,10 +50,10 @@ use actor::TxSetup;
 use machine::Machine;
 use messages::{CancelInvite, MatchedRequest, MatchedResponse, RegisterAlias, TxEnded};
 
+use crate::dialog_layer::{DialogSupervisor, StrayResponse, UnmatchedAck};
 use crate::events::{EventDraft, Layer};
 use crate::metrics::TransactionKind;
 use crate::stack::Services;
-use crate::stats::SipCounters;
 use crate::supervision::{ChildFailed, InjectPanic};
 use crate::transport::{Flow, TransportKind};
 use crate::ua_core::response_to;
@@ -61,6 +63,9 @@ use crate::ua_core::response_to;
 pub struct Routes {
     /// The transaction user of requests outside any dialog (no To tag): the user agent.
     pub out_of_dialog: Recipient<TxEvent>,
+    /// The dialog layer: transaction user of requests with a To tag, and the place of ACKs
+    /// and responses that match no transaction.
+    pub dialogs: Addr<DialogSupervisor>,
 }
 
 /// One live transaction actor.
@@ -224,7 +229,7 @@ impl TransactionLayer {
             return;
         }
         match request.method {
-            Method::Ack => self.on_unmatched_ack(request, &call_id),
+            Method::Ack => self.on_unmatched_ack(request, flow),
             Method::Cancel => self.on_cancel(request, flow, ctx),
             _ => {
                 let tu = self.transaction_user(&request);
@@ -233,14 +238,18 @@ impl TransactionLayer {
         }
     }
 
-    /// The transaction user of a new request.
-    fn transaction_user(&self, _request: &Request) -> Recipient<TxEvent> {
-        self.routes.out_of_dialog.clone()
+    /// The transaction user of a new request: the dialog layer when To has a tag (the
+    /// request names a dialog, RFC 3261 §12.2.2), else the user agent.
+    fn transaction_user(&self, request: &Request) -> Recipient<TxEvent> {
+        match request.headers.to().and_then(|to| to.tag()) {
+            Some(_) => self.routes.dialogs.clone().recipient(),
+            None => self.routes.out_of_dialog.clone(),
+        }
     }
 
-    fn on_unmatched_ack(&mut self, request: Request, call_id: &str) {
-        SipCounters::bump(&self.services.counters.acks_absorbed);
-        debug!(call_id = %call_id, cseq = ?request.headers.cseq().map(|c| c.seq), "sip in: ACK matches no transaction; absorbed");
+    /// An ACK matching no transaction: the ACK for a 2xx, which belongs to its dialog.
+    fn on_unmatched_ack(&mut self, request: Request, flow: Flow) {
+        self.routes.dialogs.do_send(UnmatchedAck { request, flow });
     }
 
     fn on_cancel(&mut self, cancel: Request, flow: Flow, ctx: &mut Context<Self>) {
@@ -256,24 +265,18 @@ impl TransactionLayer {
         }
     }
 
-    fn on_response(&mut self, response: Response, _flow: Flow) {
-        let call_id = response
-            .headers
-            .call_id()
-            .map_or_else(String::new, ToString::to_string);
+    /// A response goes to its client transaction; a stray one (e.g. a 2xx retransmitted
+    /// after its INVITE transaction ended) to the dialog layer.
+    fn on_response(&mut self, response: Response, flow: Flow) {
         let tx = TransactionKey::from_response(&response)
             .ok()
             .and_then(|key| self.live(&key));
         match tx {
             Some(tx) => tx.do_send(MatchedResponse(response)),
-            None => {
-                SipCounters::bump(&self.services.counters.stray_responses);
-                warn!(
-                    call_id = %call_id,
-                    status = response.status,
-                    "sip in: dropped stray response (no client transaction)"
-                );
-            }
+            None => self
+                .routes
+                .dialogs
+                .do_send(StrayResponse { response, flow }),
         }
     }
 

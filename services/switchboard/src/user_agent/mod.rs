@@ -13,27 +13,34 @@ use actix::{Actor, Context, Handler};
 use sip::Method;
 use tracing::{debug, info, info_span, warn};
 
+use crate::dialog_layer::Dialogs;
 use crate::stack::Services;
-use crate::stats::SipCounters;
 use crate::transaction_layer::{Respond, TxEvent, TxEventKind};
 use crate::ua_core::UaCore;
 
 /// The transaction user of requests outside any dialog (see the module documentation).
 pub struct UserAgent {
     core: Arc<UaCore>,
+    #[allow(dead_code)]
     services: Services,
+    dialogs: Dialogs,
 }
 
 impl UserAgent {
-    /// A user agent answering with `core`'s decisions.
-    pub fn new(core: Arc<UaCore>, services: Services) -> Self {
-        UserAgent { core, services }
+    /// A user agent answering with `core`'s decisions, creating dialogs through `dialogs`.
+    pub fn new(core: Arc<UaCore>, services: Services, dialogs: Dialogs) -> Self {
+        UserAgent {
+            core,
+            services,
+            dialogs,
+        }
     }
 
     fn on_request(&mut self, event: &TxEvent, request: &sip::Request) {
         if request.method == Method::Ack {
-            // The ACK matching an INVITE transaction in Accepted (RFC 6026 §8.7).
-            SipCounters::bump(&self.services.counters.acks_absorbed);
+            // The ACK matching an INVITE transaction in Accepted (RFC 6026 §8.7) belongs to
+            // the dialog the 2xx created.
+            self.dialogs.ack(request.clone(), event.flow);
             return;
         }
         let response = self.core.answer(request);

@@ -1,0 +1,438 @@
+//! One actor per dialog: the shell around a `sip::dialog::Dialog`.
+//!
+//! Inputs: requests the peer sends in the dialog ([`InDialog`]), the responses its INVITE
+//! transaction sends ([`ResponseNotice`], which confirm or end the dialog and start the 2xx
+//! retransmissions), [`Abort`], and its one timer (2xx retransmission, T1 doubling to T2;
+//! after 64*T1 without ACK a BYE through a non-INVITE client transaction and the end of the
+//! dialog, RFC 3261 §13.3.1.4). Each runs under [`guard`]; state changes go to the event log
+//! (layer Dialog). The actor stops when the dialog is terminated.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
+use bytestring::ByteString;
+use sip::dialog::{Dialog, DialogAction, DialogState, RequestVerdict, StateChange};
+use sip::{Header, Host, Method, Request, Response, SipMessage, Transport, Via, Warning};
+use tracing::{Span, debug, info, info_span, warn};
+
+use super::{Abort, DialogEnded, DialogSupervisor, InDialog};
+use crate::events::{EventDraft, Layer};
+use crate::metrics::Direction;
+use crate::stack::Services;
+use crate::supervision::{ChildFailed, ChildKind, InjectPanic, guard};
+use crate::transaction_layer::{
+    Respond, ResponseNotice, StartClient, TransactionActor, TransactionLayer,
+};
+use crate::transport::{Flow, TransportKind};
+use crate::ua_core::{UaCore, new_tag};
+
+/// Everything a dialog actor starts with.
+pub(super) struct DialogSetup {
+    pub(super) child: u64,
+    pub(super) dialog: Dialog,
+    pub(super) created: Vec<DialogAction>,
+    pub(super) flow: Flow,
+    pub(super) local: SocketAddr,
+    pub(super) supervisor: Addr<DialogSupervisor>,
+    pub(super) transactions: Addr<TransactionLayer>,
+    pub(super) services: Services,
+    pub(super) core: Arc<UaCore>,
+}
+
+/// The actor of one dialog (see the module documentation).
+pub struct DialogActor {
+    child: u64,
+    dialog: Dialog,
+    created: Vec<DialogAction>,
+    flow: Flow,
+    local: SocketAddr,
+    supervisor: Addr<DialogSupervisor>,
+    transactions: Addr<TransactionLayer>,
+    services: Services,
+    core: Arc<UaCore>,
+    call_id: String,
+    span: Span,
+    timer: Option<(Instant, SpawnHandle)>,
+    retransmissions: u32,
+    aborted: bool,
+    ended: bool,
+}
+
+impl DialogActor {
+    pub(super) fn new(setup: DialogSetup) -> DialogActor {
+        let id = setup.dialog.id().clone();
+        let call_id = id.call_id.to_string();
+        let span = info_span!("dialog", call_id = %call_id, dialog = %id);
+        DialogActor {
+            child: setup.child,
+            dialog: setup.dialog,
+            created: setup.created,
+            flow: setup.flow,
+            local: setup.local,
+            supervisor: setup.supervisor,
+            transactions: setup.transactions,
+            services: setup.services,
+            core: setup.core,
+            call_id,
+            span,
+            timer: None,
+            retransmissions: 0,
+            aborted: false,
+            ended: false,
+        }
+    }
+
+    /// Runs one input under the panic guard, then re-arms the timer or finishes.
+    fn guarded(
+        &mut self,
+        ctx: &mut Context<Self>,
+        input: impl FnOnce(&mut Self, &mut Context<Self>),
+    ) {
+        if self.ended {
+            return;
+        }
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let outcome = guard(|| {
+            input(self, ctx);
+            self.after_input(ctx);
+        });
+        if let Err(message) = outcome {
+            self.ended = true;
+            if let Some((_, handle)) = self.timer.take() {
+                ctx.cancel_future(handle);
+            }
+            self.supervisor.do_send(ChildFailed {
+                kind: ChildKind::Dialog,
+                child: self.child,
+                name: self.dialog.id().to_string(),
+                call_id: self.call_id.clone(),
+                message,
+            });
+            ctx.stop();
+        }
+    }
+
+    fn after_input(&mut self, ctx: &mut Context<Self>) {
+        if self.aborted || self.dialog.state() == DialogState::Terminated {
+            self.ended = true;
+            if let Some((_, handle)) = self.timer.take() {
+                ctx.cancel_future(handle);
+            }
+            self.supervisor.do_send(DialogEnded {
+                id: self.dialog.id().clone(),
+                child: self.child,
+            });
+            ctx.stop();
+            return;
+        }
+        self.rearm(ctx);
+    }
+
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.dialog.next_deadline();
+        if self.timer.as_ref().map(|(at, _)| *at) == next {
+            return;
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(at) = next {
+            let delay = at.saturating_duration_since(Instant::now());
+            let handle = ctx.run_later(delay, move |act, ctx| {
+                act.timer = None;
+                act.guarded(ctx, |a, _| {
+                    let now = Instant::now().max(at);
+                    let via = a.new_via();
+                    let actions = a.dialog.on_timeout(now, || via);
+                    a.apply(actions);
+                });
+            });
+            self.timer = Some((at, handle));
+        }
+    }
+
+    /// A Via with a fresh branch for a request we send in the dialog.
+    fn new_via(&self) -> Via {
+        let transport = match self.flow.transport {
+            TransportKind::Udp => Transport::Udp,
+            TransportKind::Tcp => Transport::Tcp,
+        };
+        let branch = format!("{}{}", sip::MAGIC_COOKIE, new_tag());
+        let mut via = Via::new(
+            transport,
+            Host::from(self.local.ip()),
+            Some(self.local.port()),
+            &branch,
+        );
+        via.params.set("rport", None);
+        via
+    }
+
+    /// Carries out the dialog's actions, in order.
+    fn apply(&mut self, actions: Vec<DialogAction>) {
+        for action in actions {
+            match action {
+                DialogAction::StateChanged(change) => self.publish_state(&change),
+                DialogAction::SendResponse(response) => self.retransmit(&response),
+                DialogAction::SendRequest(request) if request.method == Method::Ack => {
+                    let message = SipMessage::Request(request);
+                    self.services.send(&self.flow, self.flow.peer, &message);
+                }
+                DialogAction::SendRequest(request) => {
+                    info!(method = %request.method, "dialog sends a request");
+                    self.transactions.do_send(StartClient {
+                        request,
+                        flow: self.flow,
+                        tu: self.supervisor.clone().recipient(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends an unacknowledged 2xx again (RFC 3261 §13.3.1.4).
+    fn retransmit(&mut self, response: &Response) {
+        let destination = match (self.flow.transport, response.headers.top_via()) {
+            (TransportKind::Udp, Some(via)) => {
+                sip::routing::response_destination(via, self.flow.peer)
+            }
+            _ => self.flow.peer,
+        };
+        self.retransmissions += 1;
+        if let Some(m) = &self.services.metrics {
+            m.retransmission(Direction::Out);
+        }
+        debug!(
+            status = response.status,
+            total = self.retransmissions,
+            "2xx retransmitted (no ACK yet)"
+        );
+        self.services.publish(
+            EventDraft::new(Layer::Dialog, &self.call_id)
+                .kind("retransmission")
+                .dialog(self.dialog.id().to_string())
+                .method("INVITE")
+                .status(response.status)
+                .detail(serde_json::json!({
+                    "direction": Direction::Out.as_str(),
+                    "total": self.retransmissions,
+                })),
+        );
+        let message = SipMessage::Response(response.clone());
+        self.services.send(&self.flow, destination, &message);
+    }
+
+    fn publish_state(&self, change: &StateChange) {
+        let from = change.from.map_or("new", DialogState::as_str);
+        info!(
+            from,
+            to = change.to.as_str(),
+            cause = %change.cause,
+            "dialog state"
+        );
+        let mut draft = EventDraft::new(Layer::Dialog, &self.call_id)
+            .kind(if change.from.is_some() {
+                "state"
+            } else {
+                "created"
+            })
+            .dialog(change.id.to_string())
+            .cause(change.cause.to_string());
+        draft.from_state = change.from.map(|s| s.as_str().to_owned());
+        draft.to_state = Some(change.to.as_str().to_owned());
+        if let Some(status) = status_of(&change.cause) {
+            draft = draft.status(status);
+        }
+        draft.detail = Some(serde_json::json!({ "role": self.dialog.role().to_string() }));
+        self.services.publish(draft);
+    }
+
+    fn respond(&self, tx: Option<&Addr<TransactionActor>>, response: Response) {
+        match tx {
+            Some(tx) => tx.do_send(Respond::plain(response)),
+            None => warn!(status = response.status, "no transaction to answer through"),
+        }
+    }
+
+    fn on_request(&mut self, msg: InDialog) {
+        let InDialog { request, tx } = msg;
+        let awaiting_ack = self.dialog.awaiting_ack();
+        let retry_after = rand::random_range(0..=10);
+        match self.dialog.on_request(&request, retry_after) {
+            RequestVerdict::Drop => debug!(method = %request.method, "in-dialog request dropped"),
+            RequestVerdict::Respond(response) => {
+                debug!(status = response.status, method = %request.method, "in-dialog request refused");
+                self.respond(tx.as_ref(), with_server(response));
+            }
+            RequestVerdict::Accept(actions) => {
+                self.apply(actions);
+                self.on_accepted(&request, tx.as_ref(), awaiting_ack);
+            }
+        }
+    }
+
+    /// A request the dialog accepted: answer it by method.
+    fn on_accepted(
+        &mut self,
+        request: &Request,
+        tx: Option<&Addr<TransactionActor>>,
+        awaiting_ack: bool,
+    ) {
+        match request.method {
+            Method::Ack => {
+                if awaiting_ack && !self.dialog.awaiting_ack() {
+                    info!("ACK received: 2xx retransmissions stop");
+                    self.services.publish(
+                        EventDraft::new(Layer::Dialog, &self.call_id)
+                            .kind("ack_received")
+                            .dialog(self.dialog.id().to_string())
+                            .method("ACK")
+                            .detail(serde_json::json!({
+                                "retransmissions": self.retransmissions,
+                            })),
+                    );
+                }
+            }
+            // The dialog is terminated already (cause "BYE received"); §15.1.2: 200.
+            Method::Bye => self.respond(tx, crate::ua_core::response_to(request, 200)),
+            _ => {
+                let response = match self.core.check(request) {
+                    Err(rejection) => rejection,
+                    Ok(()) => self.answer(request),
+                };
+                if request.method == Method::Invite {
+                    // The re-INVITE's final response ends its pending state (§14.2).
+                    match self.dialog.on_response_sent(&response, Instant::now()) {
+                        Ok(actions) => self.apply(actions),
+                        Err(e) => warn!(error = %e, "re-INVITE response does not fit the dialog"),
+                    }
+                }
+                self.respond(tx, response);
+            }
+        }
+    }
+
+    /// The answer to an in-dialog request that passed the dialog's and §8.2's checks.
+    fn answer(&self, request: &Request) -> Response {
+        match request.method {
+            Method::Options => self.core.options_ok(request),
+            // Media changes arrive with the media issue; until then the session stays as is.
+            Method::Invite => self
+                .core
+                .response(request, 488)
+                .with_header(Header::Warning(vec![Warning {
+                    code: 399,
+                    agent: ByteString::from(self.local.ip().to_string()),
+                    text: ByteString::from_static("\"re-INVITE is not supported yet\""),
+                }])),
+            _ => self
+                .core
+                .response(request, 501)
+                .with_header(crate::ua_core::allow()),
+        }
+    }
+
+    fn on_notice(&mut self, notice: ResponseNotice) {
+        match notice {
+            ResponseNotice::Sent(response) => {
+                match self.dialog.on_response_sent(&response, Instant::now()) {
+                    Ok(actions) => self.apply(actions),
+                    Err(e) => {
+                        warn!(status = response.status, error = %e, "response sent does not fit the dialog")
+                    }
+                }
+            }
+            ResponseNotice::Refused(response) => {
+                if self.dialog.state() == DialogState::Early {
+                    self.abort(&format!(
+                        "INVITE transaction refused the {} (already answered)",
+                        response.status
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Ends the dialog without a message (its INVITE transaction cannot answer any more).
+    fn abort(&mut self, cause: &str) {
+        if self.aborted || self.dialog.state() == DialogState::Terminated {
+            return;
+        }
+        info!(cause, "dialog aborted");
+        let mut draft = EventDraft::new(Layer::Dialog, &self.call_id)
+            .kind("state")
+            .dialog(self.dialog.id().to_string())
+            .transition(
+                self.dialog.state().as_str(),
+                DialogState::Terminated.as_str(),
+            )
+            .cause(cause);
+        draft.detail = Some(serde_json::json!({ "role": self.dialog.role().to_string() }));
+        self.services.publish(draft);
+        // The sans-IO dialog has no message-free way to end; the actor stops holding it.
+        self.aborted = true;
+    }
+}
+
+/// The status a dialog cause carries, if any.
+fn status_of(cause: &sip::dialog::Cause) -> Option<u16> {
+    use sip::dialog::Cause;
+    match cause {
+        Cause::Provisional(s) | Cause::Answered(s) | Cause::Rejected(s) => Some(*s),
+        Cause::RequestFailed(s) => Some(*s),
+        _ => None,
+    }
+}
+
+/// Adds the Server header to a response the dialog built.
+fn with_server(response: Response) -> Response {
+    response.with_header(Header::Server(ByteString::from_static(crate::SERVER_NAME)))
+}
+
+impl Actor for DialogActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| {
+            let created = std::mem::take(&mut a.created);
+            a.apply(created);
+        });
+    }
+}
+
+impl Handler<InDialog> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: InDialog, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| a.on_request(msg));
+    }
+}
+
+impl Handler<ResponseNotice> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResponseNotice, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| a.on_notice(msg));
+    }
+}
+
+impl Handler<Abort> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Abort, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| a.abort(&msg.cause));
+    }
+}
+
+impl Handler<InjectPanic> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| {
+            panic!("injected panic in dialog {}", a.dialog.id());
+        });
+    }
+}
