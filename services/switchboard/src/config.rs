@@ -42,6 +42,17 @@ pub struct FileConfig {
     /// `[log]`
     #[serde(default)]
     pub log: LogFileConfig,
+    /// `[echo]`
+    #[serde(default)]
+    pub echo: EchoFileConfig,
+}
+
+/// The `[echo]` table: the echo extension (`sip:echo@<Switchboard>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchoFileConfig {
+    /// Milliseconds between the 180 Ringing and the 200 OK.
+    pub answer_delay_ms: Option<u64>,
 }
 
 /// The `[sip]` table.
@@ -122,6 +133,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// RFC 3261 timer base values.
     pub sip_timers: SipTimers,
+    /// Milliseconds between the 180 Ringing and the 200 OK of an echo call.
+    pub echo_answer_delay_ms: u64,
 }
 
 /// T1, T2 and T4 in milliseconds (RFC 3261 §17.1.1.1, appendix A). Every transaction timer
@@ -215,6 +228,10 @@ impl Settings {
                 t2_ms: file.sip.timers.t2_ms.unwrap_or(DEFAULT_T2_MS),
                 t4_ms: file.sip.timers.t4_ms.unwrap_or(DEFAULT_T4_MS),
             },
+            echo_answer_delay_ms: file
+                .echo
+                .answer_delay_ms
+                .unwrap_or(crate::echo::DEFAULT_ANSWER_DELAY_MS),
         };
         settings.check()?;
         Ok(settings)
@@ -243,11 +260,21 @@ impl Settings {
         if t.t2_ms < t.t1_ms {
             bail!("sip.timers.t2_ms must not be below t1_ms");
         }
+        if self.echo_answer_delay_ms > 600_000 {
+            bail!("echo.answer_delay_ms must be at most 600000 (10 minutes)");
+        }
         // 64*T1 must stay a sane duration (timers B, F, H, J).
         if t.t1_ms > 60_000 || t.t2_ms > 600_000 || t.t4_ms > 600_000 {
             bail!("sip.timers: t1_ms at most 60000, t2_ms and t4_ms at most 600000");
         }
         Ok(())
+    }
+
+    /// The echo extension's settings.
+    pub fn echo(&self) -> crate::echo::EchoConfig {
+        crate::echo::EchoConfig {
+            answer_delay: Duration::from_millis(self.echo_answer_delay_ms),
+        }
     }
 
     /// The transport tunables these settings give.
@@ -296,6 +323,8 @@ mod tests {
         listen = "127.0.0.1:9090"
         [log]
         format = "json"
+        [echo]
+        answer_delay_ms = 150
     "#;
 
     #[test]
@@ -311,6 +340,7 @@ mod tests {
             s.sip_timers.transaction_config(),
             sip::transaction::TransactionConfig::default()
         );
+        assert_eq!(s.echo().answer_delay, Duration::from_secs(1));
     }
 
     #[test]
@@ -339,6 +369,7 @@ mod tests {
         assert_eq!(tx.t1, Duration::from_millis(250));
         assert_eq!(tx.timeout(), Duration::from_secs(16));
         assert_eq!(s.sip_timers.dialog_config().t2, Duration::from_secs(2));
+        assert_eq!(s.echo().answer_delay, Duration::from_millis(150));
     }
 
     #[test]
@@ -402,6 +433,9 @@ mod tests {
             );
         }
         assert!(FileConfig::parse("[sip.timers]\nt3_ms = 1\n").is_err());
+        assert!(FileConfig::parse("[echo]\ndelay = 1\n").is_err());
+        let slow = FileConfig::parse("[echo]\nanswer_delay_ms = 600001\n").expect("parses");
+        assert!(Settings::resolve(&ServeArgs::default(), &slow).is_err());
     }
 
     #[test]
@@ -430,6 +464,8 @@ mod tests {
             "[http]",
             "[log]",
             "format",
+            "[echo]",
+            "answer_delay_ms",
         ] {
             assert!(text.contains(key), "example config lacks {key}");
         }

@@ -4,13 +4,14 @@
 //! the binary: configuration ([`config`]), the sans-IO front of the SIP stack and the §8.2
 //! checks ([`ua_core`]), the actix transport actors ([`transport`]), the transaction layer
 //! ([`transaction_layer`]), the dialog layer ([`dialog_layer`]), the user agent
-//! ([`user_agent`]), their wiring ([`stack`]) and
+//! ([`user_agent`]) with the echo extension ([`echo`]), their wiring ([`stack`]) and
 //! supervision ([`supervision`]), the four-layer event log ([`events`]), Prometheus metrics
 //! ([`metrics`]), the HTTP endpoints ([`http`]) and the server lifecycle ([`server`]).
 
 pub mod cli;
 pub mod config;
 pub mod dialog_layer;
+pub mod echo;
 pub mod events;
 pub mod http;
 pub mod logging;

@@ -56,6 +56,7 @@ impl SipTransports {
         let stack = SipStack::start(
             StackConfig {
                 timers: settings.sip_timers.transaction_config(),
+                echo: settings.echo(),
             },
             core.clone(),
             services,

@@ -21,6 +21,7 @@ use sip::transaction::TransactionConfig;
 use tracing::debug;
 
 use crate::dialog_layer::{DialogSupervisor, Dialogs};
+use crate::echo::EchoConfig;
 use crate::events::{EventBus, EventDraft};
 use crate::metrics::Metrics;
 use crate::stats::SipCounters;
@@ -102,6 +103,8 @@ impl Services {
 pub struct StackConfig {
     /// T1, T2, T4 (and the 100 Trying delay) of every transaction.
     pub timers: TransactionConfig,
+    /// The echo extension.
+    pub echo: EchoConfig,
 }
 
 impl StackConfig {
@@ -149,7 +152,7 @@ impl SipStack {
             services.clone(),
             routes,
         ));
-        let user_agent = ua_ctx.run(UserAgent::new(core, services, handle));
+        let user_agent = ua_ctx.run(UserAgent::new(core, handle, config.echo));
         SipStack {
             transactions,
             user_agent,

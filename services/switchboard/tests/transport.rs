@@ -30,6 +30,7 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         max_header_bytes: 16 * 1024,
         max_body_bytes: 256 * 1024,
         sip_timers: Default::default(),
+        echo_answer_delay_ms: 1000,
     }
 }
 

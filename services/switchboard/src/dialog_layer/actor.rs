@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
 use bytestring::ByteString;
-use sip::dialog::{Dialog, DialogAction, DialogState, RequestVerdict, StateChange};
+use sip::dialog::{Cause, Dialog, DialogAction, DialogState, RequestVerdict, StateChange};
 use sip::{Header, Host, Method, Request, Response, SipMessage, Transport, Via, Warning};
 use tracing::{Span, debug, info, info_span, warn};
 
@@ -244,7 +244,13 @@ impl DialogActor {
         draft.from_state = change.from.map(|s| s.as_str().to_owned());
         draft.to_state = Some(change.to.as_str().to_owned());
         if let Some(status) = status_of(&change.cause) {
-            draft = draft.status(status);
+            draft = draft.status(status).method("INVITE");
+        }
+        if matches!(
+            change.cause,
+            Cause::ByeReceived | Cause::ByeSent | Cause::NoAck
+        ) {
+            draft = draft.method("BYE");
         }
         draft.detail = Some(serde_json::json!({ "role": self.dialog.role().to_string() }));
         self.services.publish(draft);
@@ -378,8 +384,7 @@ impl DialogActor {
 }
 
 /// The status a dialog cause carries, if any.
-fn status_of(cause: &sip::dialog::Cause) -> Option<u16> {
-    use sip::dialog::Cause;
+fn status_of(cause: &Cause) -> Option<u16> {
     match cause {
         Cause::Provisional(s) | Cause::Answered(s) | Cause::Rejected(s) => Some(*s),
         Cause::RequestFailed(s) => Some(*s),

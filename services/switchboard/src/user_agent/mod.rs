@@ -2,51 +2,190 @@
 //!
 //! A new request reaches it from its server transaction ([`TxEvent`] with
 //! [`TxEventKind::Request`]); the answer goes back through that transaction ([`Respond`]), so a
-//! retransmitted request gets the same answer again (§17.2). The decisions are
-//! [`UaCore::answer`]'s: the §8.2 rejections (405, 415, 416, 420, 501, …), 200 with the
-//! capabilities for OPTIONS, 404 for an INVITE to nobody, 481 for the rest. It is the actor
-//! the call engine plugs into later.
+//! retransmitted request gets the same answer again (§17.2). The §8.2 rejections (405, 415,
+//! 416, 420, 501, …) and the plain answers (200 with the capabilities for OPTIONS, 404 for an
+//! INVITE to nobody, 481 for the rest) are [`UaCore`]'s decisions. An INVITE to the echo
+//! extension ([`crate::echo`]) rings (180, which creates the dialog), is answered after the
+//! configured delay (200 with the SDP answer) and then lives in its dialog actor until BYE;
+//! without an acceptable SDP offer it gets 488 with a 399 Warning saying why.
+//!
+//! It is the actor the call engine plugs into later.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use actix::{Actor, Context, Handler};
-use sip::Method;
+use actix::{Actor, Addr, AsyncContext, Context, Handler, SpawnHandle};
+use bytestring::ByteString;
+use sip::dialog::{Dialog, uas_response};
+use sip::transaction::TransactionKey;
+use sip::{Header, MediaType, Method, NameAddr, Request, Response, SipUri, Uri, Warning};
 use tracing::{debug, info, info_span, warn};
 
-use crate::dialog_layer::Dialogs;
-use crate::stack::Services;
-use crate::transaction_layer::{Respond, TxEvent, TxEventKind};
-use crate::ua_core::UaCore;
+use crate::dialog_layer::{Abort, DialogActor, Dialogs};
+use crate::echo::{self, EchoConfig};
+use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
+use crate::transport::TransportKind;
+use crate::ua_core::{UaCore, allow, new_tag};
+
+/// An echo call that rang and waits for its answer.
+struct PendingCall {
+    tx: Addr<TransactionActor>,
+    dialog: Addr<DialogActor>,
+    answer: Response,
+    timer: SpawnHandle,
+}
 
 /// The transaction user of requests outside any dialog (see the module documentation).
 pub struct UserAgent {
     core: Arc<UaCore>,
-    #[allow(dead_code)]
-    services: Services,
     dialogs: Dialogs,
+    echo: EchoConfig,
+    pending: HashMap<TransactionKey, PendingCall>,
 }
 
 impl UserAgent {
     /// A user agent answering with `core`'s decisions, creating dialogs through `dialogs`.
-    pub fn new(core: Arc<UaCore>, services: Services, dialogs: Dialogs) -> Self {
+    pub fn new(core: Arc<UaCore>, dialogs: Dialogs, echo: EchoConfig) -> Self {
         UserAgent {
             core,
-            services,
             dialogs,
+            echo,
+            pending: HashMap::new(),
         }
     }
 
-    fn on_request(&mut self, event: &TxEvent, request: &sip::Request) {
-        if request.method == Method::Ack {
+    fn on_request(&mut self, event: &TxEvent, request: &Request, ctx: &mut Context<Self>) {
+        match request.method {
             // The ACK matching an INVITE transaction in Accepted (RFC 6026 §8.7) belongs to
             // the dialog the 2xx created.
-            self.dialogs.ack(request.clone(), event.flow);
-            return;
+            Method::Ack => self.dialogs.ack(request.clone(), event.flow),
+            Method::Invite if echo::is_echo_target(&request.uri, &event.flow) => {
+                match self.core.check(request) {
+                    Err(rejection) => event.tx.do_send(Respond::plain(rejection)),
+                    Ok(()) => self.ring_echo(event, request, ctx),
+                }
+            }
+            _ => {
+                let response = self.core.answer(request);
+                debug!(status = response.status, "user agent answers");
+                event.tx.do_send(Respond::plain(response));
+            }
         }
-        let response = self.core.answer(request);
-        debug!(status = response.status, "user agent answers");
-        event.tx.do_send(Respond::plain(response));
     }
+
+    /// Rings an echo call: 180 now (creating the dialog), 200 with the SDP answer later.
+    fn ring_echo(&mut self, event: &TxEvent, invite: &Request, ctx: &mut Context<Self>) {
+        let flow = event.flow;
+        let local_ip = echo::advertised_ip(&flow, &invite.uri);
+        let sdp = match echo::sdp_answer(&invite.body, local_ip, rand::random::<u32>().into()) {
+            Ok(sdp) => sdp,
+            Err(why) => {
+                info!(reason = %why, "echo call refused: 488");
+                let warning = Warning {
+                    code: 399,
+                    agent: ByteString::from(local_ip.to_string()),
+                    text: ByteString::from(format!("\"{}\"", why.replace('"', "'"))),
+                };
+                let response = self
+                    .core
+                    .response(invite, 488)
+                    .with_header(Header::Warning(vec![warning]));
+                event.tx.do_send(Respond::plain(response));
+                return;
+            }
+        };
+        let local = SocketAddr::new(local_ip, flow.local.port());
+        let contact = contact(local, flow.transport);
+        let tag = new_tag();
+        let server = Header::Server(ByteString::from_static(crate::SERVER_NAME));
+        let ringing = uas_response(invite, 180, &tag, &contact).with_header(server.clone());
+        let answer = uas_response(invite, 200, &tag, &contact)
+            .with_header(server)
+            .with_header(allow())
+            .with_body(
+                MediaType::new("application", "sdp"),
+                sdp.into_bytes().into(),
+            );
+        let created = Dialog::new_uas(
+            invite,
+            &ringing,
+            false,
+            self.dialogs.config(),
+            Instant::now(),
+        );
+        let (dialog, actions) = match created {
+            Ok(created) => created,
+            Err(e) => {
+                // An INVITE must carry a Contact (RFC 3261 §8.1.1.8).
+                info!(error = %e, "echo call refused: 400");
+                let reason = e.to_string();
+                event.tx.do_send(Respond::plain(
+                    self.core.response(invite, 400).with_reason(&reason),
+                ));
+                return;
+            }
+        };
+        let dialog = self.dialogs.spawn(dialog, actions, flow, local);
+        event.tx.do_send(Respond {
+            response: ringing,
+            notify: Some(dialog.clone().recipient()),
+        });
+        let key = event.key.clone();
+        let timer_key = key.clone();
+        let timer = ctx.run_later(self.echo.answer_delay, move |ua, _| {
+            ua.answer_echo(&timer_key);
+        });
+        info!(delay = ?self.echo.answer_delay, "echo call ringing");
+        self.pending.insert(
+            key,
+            PendingCall {
+                tx: event.tx.clone(),
+                dialog,
+                answer,
+                timer,
+            },
+        );
+    }
+
+    /// The answer delay passed: 200 with the SDP answer, through the INVITE transaction (the
+    /// dialog hears of it from the transaction and retransmits it until the ACK).
+    fn answer_echo(&mut self, key: &TransactionKey) {
+        let Some(call) = self.pending.remove(key) else {
+            return;
+        };
+        let span = info_span!("user_agent", transaction = %key);
+        let _entered = span.enter();
+        info!("echo call answered");
+        call.tx.do_send(Respond {
+            response: call.answer,
+            notify: Some(call.dialog.recipient()),
+        });
+    }
+
+    /// The INVITE transaction of a pending call ended early: drop the call.
+    fn drop_pending(&mut self, key: &TransactionKey, cause: &str, ctx: &mut Context<Self>) {
+        if let Some(call) = self.pending.remove(key) {
+            ctx.cancel_future(call.timer);
+            call.dialog.do_send(Abort {
+                cause: cause.to_owned(),
+            });
+        }
+    }
+}
+
+/// Our Contact for a dialog: `sip:echo@<local>` (with `transport=tcp` over TCP).
+fn contact(local: SocketAddr, transport: TransportKind) -> NameAddr {
+    let mut uri = SipUri::new(
+        Some(echo::ECHO_USER),
+        sip::Host::from(local.ip()),
+        Some(local.port()),
+    );
+    if transport == TransportKind::Tcp {
+        uri.params.set("transport", Some("tcp"));
+    }
+    NameAddr::new(Uri::Sip(uri))
 }
 
 impl Actor for UserAgent {
@@ -56,19 +195,34 @@ impl Actor for UserAgent {
 impl Handler<TxEvent> for UserAgent {
     type Result = ();
 
-    fn handle(&mut self, event: TxEvent, _ctx: &mut Self::Context) {
+    fn handle(&mut self, event: TxEvent, ctx: &mut Self::Context) {
         let span = info_span!("user_agent", call_id = %event.call_id, transaction = %event.key);
         let _entered = span.enter();
         match &event.kind {
-            TxEventKind::Request(request) => self.on_request(&event, request),
+            TxEventKind::Request(request) => self.on_request(&event, request, ctx),
             TxEventKind::Response(response) => {
                 debug!(status = response.status, "response to a request of ours");
             }
-            TxEventKind::Timeout => info!("transaction timed out (408)"),
-            TxEventKind::TransportError => warn!("transaction failed: transport error (503)"),
-            TxEventKind::Cancelled => info!("INVITE cancelled by the caller"),
+            TxEventKind::Timeout => {
+                info!("transaction timed out (408)");
+                self.drop_pending(&event.key, "INVITE transaction timed out", ctx);
+            }
+            TxEventKind::TransportError => {
+                warn!("transaction failed: transport error (503)");
+                self.drop_pending(&event.key, "transport error", ctx);
+            }
+            TxEventKind::Cancelled => {
+                // The transaction sent the 487, and the dialog heard of it.
+                info!("INVITE cancelled by the caller");
+                if let Some(call) = self.pending.remove(&event.key) {
+                    ctx.cancel_future(call.timer);
+                }
+            }
             TxEventKind::Refused(status) => debug!(status, "transaction refused a response"),
-            TxEventKind::Failed => warn!("transaction actor failed; its request is dropped"),
+            TxEventKind::Failed => {
+                warn!("transaction actor failed; its request is dropped");
+                self.drop_pending(&event.key, "INVITE transaction failed", ctx);
+            }
         }
     }
 }
