@@ -5,7 +5,9 @@
 #    if they are missing; any failure to install is fatal, never skipped.
 # 2. docker-compose config: docker-compose.yml is valid
 # 3. cargo build --workspace --all-targets
-# 4. cargo test --workspace [args]
+# 4. starts a throwaway PostgreSQL cluster (scripts/pg-cluster.sh: temp dir, free port,
+#    stopped on exit) and exports SWITCHBOARD_TEST_DATABASE_URL and SWITCHBOARD_TEST_PG_CTL
+# 5. cargo test --workspace [args]: the store's tests run on SQLite and on that cluster
 #
 # Extra arguments are passed to `cargo test`, e.g.
 #   ./scripts/test.sh -p sip
@@ -36,6 +38,11 @@ REQUIRED_TOOLS=(
 
 missing_pkgs=()
 missing_tools=()
+# PostgreSQL's server binaries live outside PATH, in /usr/lib/postgresql/<version>/bin.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    missing_tools+=("initdb")
+    missing_pkgs+=("postgresql")
+fi
 for entry in "${REQUIRED_TOOLS[@]}"; do
     tool=${entry%% *}
     pkg=${entry##* }
@@ -80,6 +87,11 @@ if ((${#missing_pkgs[@]} > 0)); then
     fi
 
     for tool in "${missing_tools[@]}"; do
+        if [[ "$tool" == initdb ]]; then
+            compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
+                die "installed postgresql but there is no /usr/lib/postgresql/*/bin/initdb."
+            continue
+        fi
         type -P "$tool" >/dev/null 2>&1 ||
             die "installed ${missing_pkgs[*]} but '$tool' is still not on PATH ($PATH)."
     done
@@ -97,6 +109,13 @@ docker-compose -f docker-compose.yml config -q
 # --- Build and test ----------------------------------------------------------
 log "cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
+
+# --- Throwaway PostgreSQL ------------------------------------------------------
+# shellcheck source=scripts/pg-cluster.sh
+source scripts/pg-cluster.sh
+log "starting a throwaway PostgreSQL cluster"
+pg_cluster_start || die "could not start a throwaway PostgreSQL cluster (see above)."
+log "PostgreSQL for the tests: $SWITCHBOARD_TEST_DATABASE_URL"
 
 log "cargo test --workspace $*"
 cargo test --workspace "$@"

@@ -1,0 +1,2 @@
+//! Placeholder until the writer benchmark lands.
+fn main() {}

@@ -1,0 +1,237 @@
+//! SIP endpoints (users a phone registers as) and endpoint groups.
+
+use serde::Serialize;
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use crate::audit::{Change, record_change};
+use crate::validate;
+use crate::{Ha1, Id, Result, Store, StoreError, now_utc};
+
+/// The realm used when none is given.
+pub const DEFAULT_REALM: &str = "switchboard";
+
+/// An endpoint to create.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    /// SIP user name (the user part of the AOR), unique.
+    pub username: String,
+    /// The password; only its HA1 values are stored.
+    pub password: String,
+    /// Digest realm the HA1 values are computed for.
+    pub realm: String,
+    /// Group name; created if it does not exist.
+    pub group: Option<String>,
+    /// Name shown to people.
+    pub display_name: Option<String>,
+}
+
+impl NewEndpoint {
+    /// An endpoint in the default realm, no group, no display name.
+    pub fn new(username: &str, password: &str) -> NewEndpoint {
+        NewEndpoint {
+            username: username.to_string(),
+            password: password.to_string(),
+            realm: DEFAULT_REALM.to_string(),
+            group: None,
+            display_name: None,
+        }
+    }
+}
+
+/// A stored endpoint, without its credentials (this is also what the audit log records).
+#[derive(Debug, Clone, PartialEq, FromRow, Serialize)]
+pub struct Endpoint {
+    /// Id.
+    pub id: Id,
+    /// SIP user name.
+    pub username: String,
+    /// Digest realm.
+    pub realm: String,
+    /// Name shown to people.
+    pub display_name: Option<String>,
+    /// Group name.
+    pub group_name: Option<String>,
+    /// Whether it may register and call.
+    pub enabled: bool,
+    /// Created (UTC).
+    pub created_at: OffsetDateTime,
+    /// Last changed (UTC).
+    pub updated_at: OffsetDateTime,
+}
+
+/// The digest credentials of an endpoint, for the registrar's authentication.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Credentials {
+    /// Realm the HA1 values belong to.
+    pub realm: String,
+    /// MD5 HA1 (lowercase hex).
+    pub ha1_md5: String,
+    /// SHA-256 HA1 (lowercase hex).
+    pub ha1_sha256: String,
+}
+
+const SELECT: &str = "SELECT e.id, e.username, e.realm, e.display_name, g.name AS group_name, \
+                      e.enabled, e.created_at, e.updated_at \
+                      FROM endpoints e LEFT JOIN endpoint_groups g ON g.id = e.group_id";
+
+impl Store {
+    /// Creates an endpoint (and its group if new), storing only the HA1 values of its
+    /// password. Errors: [`StoreError::Invalid`], [`StoreError::Duplicate`].
+    pub async fn add_endpoint(&self, new: &NewEndpoint, actor: &str) -> Result<Endpoint> {
+        validate::sip_user("username", &new.username)?;
+        validate::text("realm", &new.realm)?;
+        if new.password.is_empty() || new.password.len() > 256 {
+            return Err(StoreError::Invalid {
+                field: "password",
+                reason: "must be 1 to 256 bytes".into(),
+            });
+        }
+        if let Some(g) = &new.group {
+            validate::name("group", g)?;
+        }
+        if let Some(d) = &new.display_name {
+            validate::text("display name", d)?;
+        }
+        let ha1 = Ha1::compute(&new.username, &new.realm, &new.password);
+        let now = now_utc();
+        let id = Id::new();
+        with_db!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let exists: Option<Id> =
+                sqlx::query_scalar("SELECT id FROM endpoints WHERE username = $1")
+                    .bind(&new.username)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_some() {
+                return Err(StoreError::Duplicate {
+                    entity: "endpoint",
+                    key: new.username.clone(),
+                });
+            }
+            let group_id: Option<Id> = match &new.group {
+                None => None,
+                Some(group) => {
+                    let found: Option<Id> =
+                        sqlx::query_scalar("SELECT id FROM endpoint_groups WHERE name = $1")
+                            .bind(group)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    match found {
+                        Some(gid) => Some(gid),
+                        None => {
+                            let gid = Id::new();
+                            sqlx::query(
+                                "INSERT INTO endpoint_groups (id, name, created_at, updated_at) \
+                                 VALUES ($1, $2, $3, $3)",
+                            )
+                            .bind(gid)
+                            .bind(group)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                            let after = serde_json::json!({ "id": gid, "name": group });
+                            record_change!(
+                                &mut *tx,
+                                Change::create(actor, "endpoint_group", group, &after)
+                            );
+                            Some(gid)
+                        }
+                    }
+                }
+            };
+            sqlx::query(
+                "INSERT INTO endpoints (id, username, realm, ha1_md5, ha1_sha256, display_name, \
+                 group_id, enabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $8)",
+            )
+            .bind(id)
+            .bind(&new.username)
+            .bind(&new.realm)
+            .bind(&ha1.md5)
+            .bind(&ha1.sha256)
+            .bind(&new.display_name)
+            .bind(group_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let endpoint = Endpoint {
+                id,
+                username: new.username.clone(),
+                realm: new.realm.clone(),
+                display_name: new.display_name.clone(),
+                group_name: new.group.clone(),
+                enabled: true,
+                created_at: now,
+                updated_at: now,
+            };
+            record_change!(
+                &mut *tx,
+                Change::create(actor, "endpoint", &new.username, &endpoint)
+            );
+            tx.commit().await?;
+            Ok(endpoint)
+        })
+    }
+
+    /// Every endpoint, by user name.
+    pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
+        let sql = format!("{SELECT} ORDER BY e.username");
+        Ok(with_db!(self, |pool| sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// The endpoint with this user name. Errors: [`StoreError::NotFound`].
+    pub async fn get_endpoint(&self, username: &str) -> Result<Endpoint> {
+        let sql = format!("{SELECT} WHERE e.username = $1");
+        let found: Option<Endpoint> = with_db!(self, |pool| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await?);
+        found.ok_or_else(|| StoreError::NotFound {
+            entity: "endpoint",
+            key: username.to_string(),
+        })
+    }
+
+    /// The digest credentials of the endpoint with this user name.
+    pub async fn endpoint_credentials(&self, username: &str) -> Result<Credentials> {
+        let found: Option<Credentials> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT realm, ha1_md5, ha1_sha256 FROM endpoints WHERE username = $1"
+        )
+        .bind(username)
+        .fetch_optional(pool)
+        .await?);
+        found.ok_or_else(|| StoreError::NotFound {
+            entity: "endpoint",
+            key: username.to_string(),
+        })
+    }
+
+    /// Deletes the endpoint (its registrations go with it). Errors: [`StoreError::NotFound`].
+    pub async fn remove_endpoint(&self, username: &str, actor: &str) -> Result<Endpoint> {
+        let sql = format!("{SELECT} WHERE e.username = $1");
+        with_db!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let found: Option<Endpoint> = sqlx::query_as(&sql)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let endpoint = found.ok_or_else(|| StoreError::NotFound {
+                entity: "endpoint",
+                key: username.to_string(),
+            })?;
+            sqlx::query("DELETE FROM endpoints WHERE id = $1")
+                .bind(endpoint.id)
+                .execute(&mut *tx)
+                .await?;
+            record_change!(
+                &mut *tx,
+                Change::delete(actor, "endpoint", username, &endpoint)
+            );
+            tx.commit().await?;
+            Ok(endpoint)
+        })
+    }
+}
