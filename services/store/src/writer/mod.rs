@@ -91,6 +91,7 @@ pub(crate) struct Stats {
     submitted: AtomicU64,
     queue_full: AtomicU64,
     written: AtomicU64,
+    batches: AtomicU64,
     spooled: AtomicU64,
     replayed: AtomicU64,
     rejected: AtomicU64,
@@ -109,6 +110,8 @@ pub struct WriterStats {
     /// Records acknowledged by the database (first writes; spool replays are counted in
     /// `replayed`).
     pub written: u64,
+    /// Database transactions that wrote records from memory.
+    pub batches: u64,
     /// Records appended to the spool file.
     pub spooled: u64,
     /// Spooled records written to the database later.
@@ -130,6 +133,7 @@ impl Stats {
             submitted: get(&self.submitted),
             queue_full: get(&self.queue_full),
             written: get(&self.written),
+            batches: get(&self.batches),
             spooled: get(&self.spooled),
             replayed: get(&self.replayed),
             rejected: get(&self.rejected),

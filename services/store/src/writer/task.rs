@@ -265,7 +265,10 @@ impl Task {
             Ok(rejected) => {
                 let n = step.records().len() as u64;
                 match &step {
-                    Step::Batch(_) => self.stats.written.fetch_add(n, Ordering::Relaxed),
+                    Step::Batch(_) => {
+                        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                        self.stats.written.fetch_add(n, Ordering::Relaxed)
+                    }
                     Step::Replay(_, end) => {
                         if let Err(e) = self.spool.commit_read(*end) {
                             error!(error = %e, "cannot truncate the spool");

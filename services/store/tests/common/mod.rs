@@ -10,6 +10,8 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod records;
+
 use sqlx::Connection;
 use store::{Location, Store};
 
@@ -141,6 +143,7 @@ impl TestDb {
 
 /// Instantiates each named `async fn name(kind: Kind)` as a `#[tokio::test]` in module
 /// `sqlite` and in module `postgres`.
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -161,6 +164,7 @@ macro_rules! on_both_backends {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use on_both_backends;
 
 #[test]
