@@ -14,7 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Server, Sipp};
+use support::{Server, Sipp, SippTransport};
 
 /// How long one HTTP exchange, or waiting for an event, may take.
 const WAIT: Duration = Duration::from_secs(5);
@@ -35,9 +35,16 @@ fn start_server(answer_delay_ms: u64) -> Server {
     Server::start_with(&["--config", &config], &[])
 }
 
-/// Runs `scenario` for one call with Call-ID `call_id`; fails the test unless SIPp exits 0.
+/// Runs `scenario` over UDP for one call with Call-ID `call_id`; fails the test unless SIPp
+/// exits 0.
 fn run_sipp(server: &Server, scenario: &str, call_id: &str) {
+    run_sipp_over(server, scenario, call_id, SippTransport::Udp);
+}
+
+/// [`run_sipp`] over `transport`.
+fn run_sipp_over(server: &Server, scenario: &str, call_id: &str, transport: SippTransport) {
     let outcome = Sipp::new(support::sipp_scenario(scenario))
+        .transport(transport)
         .calls(1)
         .timeout(Duration::from_secs(30))
         .arg("-nr")
@@ -325,6 +332,40 @@ fn cancel_before_the_answer_gets_487_and_200_and_the_ack_for_the_487_is_absorbed
             &server,
             "sip_messages_out_total{method=\"INVITE\",status_class=\"2xx\"}"
         ),
+        0.0
+    );
+}
+
+#[test]
+fn cancel_over_tcp_ends_the_invite_transaction_without_lingering() {
+    let server = start_server(10_000);
+    let id = call_id("tcpcancel");
+    run_sipp_over(&server, "echo_cancel.xml", &id, SippTransport::Tcp);
+
+    // Over a reliable transport timer I is zero: Confirmed → Terminated at once, and the
+    // CANCEL's transaction does not linger in Completed (timer J is zero too).
+    let events = wait_for_events(&server, &id, |evs| {
+        has(
+            evs,
+            "transaction",
+            Some("INVITE"),
+            Some("Confirmed"),
+            "Terminated",
+        ) && has(
+            evs,
+            "transaction",
+            Some("CANCEL"),
+            Some("Completed"),
+            "Terminated",
+        )
+    });
+    let completed = the(&server, &events, "INVITE Proceeding → Completed", |e| {
+        transition(e, "transaction", Some("Proceeding"), "Completed") && e["method"] == "INVITE"
+    });
+    assert_eq!(completed["status"], 487, "{completed}");
+    assert!(has(&events, "dialog", None, Some("early"), "terminated"));
+    assert_eq!(
+        metric(&server, "sip_retransmissions_total{direction=\"out\"}"),
         0.0
     );
 }

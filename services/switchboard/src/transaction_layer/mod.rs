@@ -259,7 +259,8 @@ impl TransactionLayer {
         match key.invite_key_for_cancel().and_then(|k| self.live(&k)) {
             Some(invite_tx) => invite_tx.do_send(CancelInvite { cancel, cancel_tx }),
             None => {
-                debug!(key = %key, "CANCEL matches no INVITE transaction: 481");
+                let call_id = cancel.headers.call_id().map_or("", |c| c.as_ref());
+                debug!(call_id, key = %key, "CANCEL matches no INVITE transaction: 481");
                 cancel_tx.do_send(Respond::plain(response_to(&cancel, 481)));
             }
         }
