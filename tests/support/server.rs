@@ -67,6 +67,7 @@ impl Server {
             .env_remove("SWITCHBOARD_DATA_DIR")
             .env_remove("SWITCHBOARD_CONFIG")
             .env_remove("SWITCHBOARD_LOG_FORMAT")
+            .env_remove("SWITCHBOARD_DATABASE_URL")
             .env("RUST_LOG", "debug")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())

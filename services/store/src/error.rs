@@ -66,9 +66,9 @@ pub enum StoreError {
     },
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] sqlx::migrate::MigrateError),
     /// Any other database error (connection, SQL, constraint).
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
@@ -108,6 +108,12 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
                     .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
         }
         _ => false,
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
     }
 }
 

@@ -41,7 +41,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -159,6 +160,13 @@ impl Store {
         let backend = match location {
             Location::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?.application_name("switchboard");
+                // One plain connection first: its error says why (refused, auth, no such
+                // database), where the pool would only report a timeout.
+                let probe =
+                    tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
+                        .await
+                        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::admin::{AgentCommand, DbArgs, EndpointCommand, QueueCommand};
+
 /// The Switchboard contact-center server.
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about)]
@@ -23,6 +25,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (after flags, environment and file) and exit.
     CheckConfig(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage SIP endpoints (add, list, remove).
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+    /// Manage agents and their skills (add, list, remove).
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Manage queues (add, list, remove).
+    #[command(subcommand)]
+    Queue(QueueCommand),
 }
 
 /// Options of `serve`; unset ones fall back to the config file, then to the defaults.
@@ -58,6 +71,14 @@ pub struct ServeArgs {
         value_enum
     )]
     pub log_format: Option<LogFormat>,
+
+    /// PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB) [default: SQLite at DIR/switchboard.db]
+    #[arg(long, value_name = "URL", env = "SWITCHBOARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Seed a demo data set (endpoints, agents, a queue, an IVR flow) where missing
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// How log lines are written.

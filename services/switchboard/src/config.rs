@@ -135,6 +135,18 @@ pub struct Settings {
     pub sip_timers: SipTimers,
     /// Milliseconds between the 180 Ringing and the 200 OK of an echo call.
     pub echo_answer_delay_ms: u64,
+    /// PostgreSQL URL; none means SQLite in the data directory. Shown without its password.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub database_url: Option<String>,
+    /// Seed the demo data set at start.
+    pub demo: bool,
+}
+
+fn serialize_redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_some(&store::redact(url)),
+        None => s.serialize_none(),
+    }
 }
 
 /// T1, T2 and T4 in milliseconds (RFC 3261 §17.1.1.1, appendix A). Every transaction timer
@@ -232,6 +244,8 @@ impl Settings {
                 .echo
                 .answer_delay_ms
                 .unwrap_or(crate::echo::DEFAULT_ANSWER_DELAY_MS),
+            database_url: args.database_url.clone(),
+            demo: args.demo,
         };
         settings.check()?;
         Ok(settings)
@@ -301,6 +315,7 @@ mod tests {
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).expect("arguments parse").command {
             Command::Serve(a) | Command::CheckConfig(a) => a,
+            other => panic!("not a serve command: {other:?}"),
         }
     }
 

@@ -6,8 +6,10 @@
 //! ([`transaction_layer`]), the dialog layer ([`dialog_layer`]), the user agent
 //! ([`user_agent`]) with the echo extension ([`echo`]), their wiring ([`stack`]) and
 //! supervision ([`supervision`]), the four-layer event log ([`events`]), Prometheus metrics
-//! ([`metrics`]), the HTTP endpoints ([`http`]) and the server lifecycle ([`server`]).
+//! ([`metrics`]), the HTTP endpoints ([`http`]), the server lifecycle ([`server`]), persistence
+//! through the `store` crate ([`persistence`]) and the admin subcommands ([`admin`]).
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod dialog_layer;
@@ -16,6 +18,7 @@ pub mod events;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod persistence;
 pub mod server;
 pub mod stack;
 pub mod stats;

@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use switchboard::cli::{Cli, Command};
 use switchboard::config::Settings;
-use switchboard::{logging, server};
+use switchboard::{admin, logging, server};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("switchboard: error: {e:#}");
+            eprintln!("switchboard: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -29,5 +29,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&settings)?);
             Ok(())
         }
+        Command::Migrate(db) => admin::migrate(&db),
+        Command::Endpoint(cmd) => admin::endpoint(&cmd),
+        Command::Agent(cmd) => admin::agent(&cmd),
+        Command::Queue(cmd) => admin::queue(&cmd),
     }
+}
+
+/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the
+/// previous one already shows (libraries often repeat their source in their message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !previous.is_empty() && previous.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        previous = text;
+    }
+    out.replace('\n', " ")
 }

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::events::EventBus;
 use crate::http::{self, AppState, HealthState};
 use crate::metrics::Metrics;
+use crate::persistence::Persistence;
 use crate::stack::{Services, SipStack, StackConfig};
 use crate::stats::SipCounters;
 use crate::transport::{
@@ -170,6 +171,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let counters = Arc::new(SipCounters::default());
     let metrics = Metrics::new(counters.clone()).context("cannot set up metrics")?;
     let events = EventBus::new();
+    // The database first: a bad URL or a schema newer than this binary stops the start here.
+    let persistence = Persistence::start(&settings, &events).await?;
     let core = Arc::new(
         UaCore::new(counters)
             .with_metrics(metrics.clone())
@@ -214,6 +217,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     info!("http server stopped");
     sip.shutdown().await;
+    persistence.finish().await;
 
     match http_result {
         None => {

@@ -31,6 +31,8 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         max_body_bytes: 256 * 1024,
         sip_timers: Default::default(),
         echo_answer_delay_ms: 1000,
+        database_url: None,
+        demo: false,
     }
 }
 

@@ -52,6 +52,8 @@ pub fn start(answer_delay_ms: u64) -> Stack {
             t4_ms: 10 * T1_MS,
         },
         echo_answer_delay_ms: answer_delay_ms,
+        database_url: None,
+        demo: false,
     };
     let counters = Arc::new(SipCounters::default());
     let metrics = Metrics::new(counters.clone()).expect("metrics");

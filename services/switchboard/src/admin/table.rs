@@ -1,0 +1,74 @@
+//! Plain-text tables for the `list` subcommands: a header line, then one line per row,
+//! columns padded with spaces (easy to read and to `awk`).
+
+use std::fmt;
+
+use store::agents::SkillLevel;
+
+/// Rows under a header.
+pub(crate) struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn row(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+        }
+        for line in std::iter::once(&self.header).chain(&self.rows) {
+            let mut text = String::new();
+            for (i, cell) in line.iter().enumerate() {
+                let width = widths.get(i).copied().unwrap_or(0);
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+            writeln!(f, "{}", text.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// `yes` or `no`.
+pub(crate) fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// Skills as `name:level,name:level`.
+pub(crate) fn skills(skills: &[SkillLevel]) -> String {
+    skills
+        .iter()
+        .map(|s| format!("{}:{}", s.skill, s.level))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_padded_to_the_widest_cell() {
+        let mut t = Table::new(&["NAME", "X"]);
+        t.row(vec!["alice".into(), "1".into()]);
+        t.row(vec!["b".into(), String::new()]);
+        assert_eq!(t.to_string(), "NAME   X\nalice  1\nb\n");
+    }
+}
