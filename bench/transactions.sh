@@ -5,11 +5,11 @@
 #   RATES="100 400 1600" SECONDS_PER_RATE=3 bench/transactions.sh
 #   SCENARIOS=options bench/transactions.sh        # only OPTIONS
 #
-# Builds `cargo build --release -p switchboard`, starts `target/release/switchboard serve` on
-# free 127.0.0.1 ports (UDP; logs to a file in the scratch directory, RUST_LOG as given,
-# default info), waits for /health, then for each scenario runs SIPp at each rate for
-# SECONDS_PER_RATE seconds of calls (`-r RATE -m RATE*SECONDS_PER_RATE`), bounded by
-# `-timeout` and by `timeout(1)`. Scenarios (bench/sipp/):
+# Builds `cargo build --release -p switchboard`; for each scenario starts
+# `target/release/switchboard serve` on free 127.0.0.1 ports (UDP; logs to a file in the
+# scratch directory, RUST_LOG as given, default info), waits for /health, and runs SIPp at
+# each rate for SECONDS_PER_RATE seconds of calls (`-r RATE -m RATE*SECONDS_PER_RATE`),
+# bounded by `-timeout` and by `timeout(1)`. Scenarios (bench/sipp/):
 #
 #   options  options.xml      OPTIONS -> 200                   response time: OPTIONS to 200
 #   echo     invite_echo.xml  INVITE -> (100) (180) 200, ACK,  response times: INVITE to 200
@@ -29,8 +29,10 @@
 # nothing). The scenario stops after the first rate that does not pass. Last, per scenario:
 # the highest passing rate and its p99.
 #
-# Transactions left by one rate linger (timer J and L: 32 s over UDP) while the next runs, as
-# they would in service.
+# Each scenario gets a fresh server. Within a scenario, the transactions (and their actors)
+# of one rate linger for timer J or L (32 s over UDP) while the next rates run, as they would
+# in service; but a few seconds per rate is a burst, not a steady state, which at rate R
+# holds R * 32 s finished transactions (try `RATES=6400 SECONDS_PER_RATE=40`).
 #
 # Everything runs on 127.0.0.1; SIPp and the server share the machine. KEEP=1 keeps the
 # scratch directory (server log, SIPp statistics and RTT files).
@@ -58,7 +60,7 @@ BIN="$TARGET_DIR/release/switchboard"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")"
 SERVER_PID=""
-cleanup() {
+stop_server() {
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 50); do
@@ -66,7 +68,12 @@ cleanup() {
             sleep 0.1
         done
         kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
     fi
+    SERVER_PID=""
+}
+cleanup() {
+    stop_server
     if [[ "${KEEP:-0}" == 1 ]]; then
         echo "scratch directory kept: $WORK"
     else
@@ -99,8 +106,6 @@ print(" ".join(map(str, ports)))
 PY
 }
 
-read -r SIP_PORT HTTP_PORT SIPP_PORT MEDIA_PORT <<<"$(free_ports 4)"
-
 # The echo answer delay goes in a config file, if this binary knows the key.
 CONFIG="$WORK/switchboard.toml"
 printf '[echo]\nanswer_delay_ms = 0\n' >"$CONFIG"
@@ -111,30 +116,33 @@ else
     : >"$CONFIG"
 fi
 
-"$BIN" serve --config "$CONFIG" \
-    --sip-listen "127.0.0.1:$SIP_PORT" \
-    --http-listen "127.0.0.1:$HTTP_PORT" \
-    --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-
-for _ in $(seq 100); do
-    if curl -fsS "http://127.0.0.1:$HTTP_PORT/health" >/dev/null 2>&1; then
-        break
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-        echo "switchboard exited at start-up:" >&2
-        tail -20 "$WORK/server.log" >&2
-        exit 1
-    }
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$HTTP_PORT/health" >/dev/null || {
+# start_server NAME: a fresh server (new ports, empty data directory) for one scenario, so
+# no scenario pays for the transactions another left lingering.
+start_server() {
+    local name="$1"
+    read -r SIP_PORT HTTP_PORT SIPP_PORT MEDIA_PORT <<<"$(free_ports 4)"
+    "$BIN" serve --config "$CONFIG" \
+        --sip-listen "127.0.0.1:$SIP_PORT" \
+        --http-listen "127.0.0.1:$HTTP_PORT" \
+        --data-dir "$WORK/data-$name" >"$WORK/server-$name.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        if curl -fsS "http://127.0.0.1:$HTTP_PORT/health" >/dev/null 2>&1; then
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || {
+            echo "switchboard exited at start-up:" >&2
+            tail -20 "$WORK/server-$name.log" >&2
+            exit 1
+        }
+        sleep 0.1
+    done
     echo "switchboard /health not ready after 10 s" >&2
     exit 1
 }
 
 echo
-echo "switchboard $("$BIN" --version | awk '{print $2}') (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')) on 127.0.0.1:$SIP_PORT/udp; RUST_LOG=$RUST_LOG"
+echo "switchboard $("$BIN" --version | awk '{print $2}') (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')), UDP on 127.0.0.1, a fresh server per scenario; RUST_LOG=$RUST_LOG"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(sipp -v 2>&1 | grep -m1 -o 'SIPp v[^ ]*')"
 
@@ -301,20 +309,24 @@ SUMMARY=()
 for scenario in $SCENARIOS; do
     case "$scenario" in
         options)
+            start_server options
             bench options "$ROOT/bench/sipp/options.xml" options
             ;;
         echo)
-            echo
             if [[ "$ECHO_CONFIG" != 1 ]]; then
+                echo
                 echo "echo not available: this switchboard does not know [echo] answer_delay_ms:"
                 grep -v '^ *|' "$WORK/check-config.out" | grep . | tail -2 | sed 's/^/  /'
                 SUMMARY+=("echo: not available")
                 continue
             fi
+            start_server echo
             if ! run_sipp "$WORK/echo-probe" "$ROOT/bench/sipp/invite_echo.xml" 1 1 -s echo; then
+                echo
                 echo "echo not available: one call to sip:echo did not complete:"
                 first_errors "$WORK/echo-probe" 20
                 SUMMARY+=("echo: not available")
+                stop_server
                 continue
             fi
             bench echo "$ROOT/bench/sipp/invite_echo.xml" setup bye -- -s echo
@@ -324,12 +336,13 @@ for scenario in $SCENARIOS; do
             exit 2
             ;;
     esac
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "switchboard died during the $scenario scenario; see its log (KEEP=1)" >&2
+        exit 1
+    fi
+    stop_server
 done
 
 echo
 echo "summary (highest rate with no failed transaction, its p99):"
 printf '  %s\n' "${SUMMARY[@]}"
-if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "switchboard died during the run; see the log (KEEP=1)" >&2
-    exit 1
-fi
