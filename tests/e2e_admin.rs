@@ -87,20 +87,24 @@ fn postgres_db() -> Vec<String> {
             }
         })
         .collect();
-    let out = Command::new("psql")
-        .args([base.as_str(), "-v", "ON_ERROR_STOP=1", "-qc"])
-        .arg(format!("CREATE DATABASE {name}"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run psql (Debian package postgresql-client): {e}"));
-    assert!(
-        out.status.success(),
-        "CREATE DATABASE failed: {}",
-        text(&out.stderr)
-    );
+    psql(&base, &format!("CREATE DATABASE {name}"));
     let root = base
         .rsplit_once('/')
         .map_or(base.as_str(), |(root, _)| root);
     vec!["--database-url".into(), format!("{root}/{name}")]
+}
+
+/// Runs one SQL statement with psql, which must succeed.
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run psql (Debian package postgresql-client): {e}"));
+    assert!(
+        out.status.success(),
+        "psql {sql:?} failed: {}",
+        text(&out.stderr)
+    );
 }
 
 fn sqlite_db(dir: &Path) -> Vec<String> {
@@ -352,4 +356,40 @@ fn serve_demo_seeds_postgres_idempotently() {
     let db = postgres_db();
     let url = db[1].clone();
     demo_is_seeded(&[("SWITCHBOARD_DATABASE_URL", &url)], |_| db.clone());
+}
+
+/// A database migrated by a newer Switchboard: every command, and `serve`, refuses it with
+/// one clear line and exit status 1.
+#[test]
+fn a_newer_schema_is_refused_by_every_command() {
+    let db = postgres_db();
+    assert!(ok(&["migrate"], &db).contains("(was 0)"));
+    psql(
+        &db[1],
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', TRUE, '\\x00', 0)",
+    );
+    let newer = "newer than this Switchboard knows";
+    fails(&["migrate"], &db, newer);
+    fails(&["endpoint", "list"], &db, newer);
+    let dir = scratch_dir("admin-newer");
+    let data = dir.join("data").display().to_string();
+    let out = run(&[
+        "serve",
+        "--sip-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+        "--database-url",
+        &db[1],
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "serve must refuse: {stderr}");
+    assert!(
+        stderr.contains(newer) && stderr.contains("99990101000000"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

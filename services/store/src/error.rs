@@ -97,15 +97,17 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             let code = db.code();
             let code = code.as_deref().unwrap_or("");
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
-                || code == "40001"
-                || code == "40P01"
-                // SQLite primary result codes (extended codes keep them in the low byte).
-                || code
-                    .parse::<i64>()
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite result codes; extended codes keep the primary one in the low byte.
+                code.parse::<i64>()
                     .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+            } else {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57")
+                    || code == "40001"
+                    || code == "40P01"
+            }
         }
         _ => false,
     }

@@ -58,10 +58,32 @@ fn with_store<T>(
 
 /// `switchboard migrate`: applies pending migrations and reports the schema version.
 pub fn migrate(db: &DbArgs) -> anyhow::Result<()> {
-    with_store(db, async |store| {
-        // Store::open has migrated already; this reports where the schema stands.
-        let report = store.migrate().await?;
-        println!("schema at version {} on {}", report.after, store.location());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let location = Location::resolve(db.database_url.as_deref(), &db.data_dir)?;
+        let store = Store::connect(&location)
+            .await
+            .with_context(|| format!("cannot open the database {location}"))?;
+        let report = store
+            .migrate()
+            .await
+            .with_context(|| format!("cannot migrate the database {location}"));
+        store.close().await;
+        let report = report?;
+        if report.before == report.after {
+            println!(
+                "schema at version {} on {location}: up to date",
+                report.after
+            );
+        } else {
+            println!(
+                "schema at version {} on {location} (was {})",
+                report.after, report.before
+            );
+        }
         Ok(())
     })
 }
