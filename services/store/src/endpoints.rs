@@ -1,5 +1,7 @@
 //! SIP endpoints (users a phone registers as) and endpoint groups.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use serde::Serialize;
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -39,6 +41,19 @@ impl NewEndpoint {
     }
 }
 
+/// What [`Store::import_endpoints`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportReport {
+    /// Endpoints created.
+    pub imported: usize,
+    /// Groups that did not exist and were created, by name.
+    pub groups_created: Vec<String>,
+}
+
+/// Rows per multi-row statement of an import (endpoints have 10 parameters, audit rows 7;
+/// SQLite allows 32,766 per statement).
+const IMPORT_ROWS_PER_STATEMENT: usize = 1_000;
+
 /// A stored endpoint, without its credentials (this is also what the audit log records).
 #[derive(Debug, Clone, PartialEq, FromRow, Serialize)]
 pub struct Endpoint {
@@ -71,6 +86,32 @@ pub struct Credentials {
     pub ha1_sha256: String,
 }
 
+/// The rules an endpoint to create must meet (shared by add and import).
+fn check(new: &NewEndpoint) -> Result<()> {
+    validate::sip_user("username", &new.username)?;
+    validate::text("realm", &new.realm)?;
+    if new.password.is_empty() || new.password.len() > 256 {
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: "must be 1 to 256 bytes".into(),
+        });
+    }
+    if let Some(g) = &new.group {
+        validate::name("group", g)?;
+    }
+    if let Some(d) = &new.display_name {
+        validate::text("display name", d)?;
+    }
+    Ok(())
+}
+
+fn duplicate(username: &str) -> StoreError {
+    StoreError::Duplicate {
+        entity: "endpoint",
+        key: username.to_string(),
+    }
+}
+
 const SELECT: &str = "SELECT e.id, e.username, e.realm, e.display_name, g.name AS group_name, \
                       e.enabled, e.created_at, e.updated_at \
                       FROM endpoints e LEFT JOIN endpoint_groups g ON g.id = e.group_id";
@@ -79,20 +120,7 @@ impl Store {
     /// Creates an endpoint (and its group if new), storing only the HA1 values of its
     /// password. Errors: [`StoreError::Invalid`], [`StoreError::Duplicate`].
     pub async fn add_endpoint(&self, new: &NewEndpoint, actor: &str) -> Result<Endpoint> {
-        validate::sip_user("username", &new.username)?;
-        validate::text("realm", &new.realm)?;
-        if new.password.is_empty() || new.password.len() > 256 {
-            return Err(StoreError::Invalid {
-                field: "password",
-                reason: "must be 1 to 256 bytes".into(),
-            });
-        }
-        if let Some(g) = &new.group {
-            validate::name("group", g)?;
-        }
-        if let Some(d) = &new.display_name {
-            validate::text("display name", d)?;
-        }
+        check(new)?;
         let ha1 = Ha1::compute(&new.username, &new.realm, &new.password);
         let now = now_utc();
         let id = Id::new();
@@ -104,10 +132,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
             if exists.is_some() {
-                return Err(StoreError::Duplicate {
-                    entity: "endpoint",
-                    key: new.username.clone(),
-                });
+                return Err(duplicate(&new.username));
             }
             let group_id: Option<Id> = match &new.group {
                 None => None,
@@ -171,6 +196,163 @@ impl Store {
             );
             tx.commit().await?;
             Ok(endpoint)
+        })
+    }
+
+    /// Creates many endpoints at once, all or nothing: every row is checked first with the
+    /// rules of [`Store::add_endpoint`], and a user name that exists or repeats an earlier row
+    /// is refused; the first bad row is reported as [`StoreError::Row`] (1-based index,
+    /// wrapping the [`StoreError::Invalid`] or [`StoreError::Duplicate`]) and nothing changes.
+    /// Otherwise one transaction creates the missing groups and the endpoints, with one audit
+    /// row per endpoint (and per new group), as if each had been added alone.
+    pub async fn import_endpoints(
+        &self,
+        rows: &[NewEndpoint],
+        actor: &str,
+    ) -> Result<ImportReport> {
+        let at_row = |index: usize, error: StoreError| StoreError::Row {
+            index: index + 1,
+            error: Box::new(error),
+        };
+        let mut first_bad: Option<(usize, StoreError)> = None;
+        let mut seen: HashSet<&str> = HashSet::with_capacity(rows.len());
+        let mut ha1s = Vec::with_capacity(rows.len());
+        for (i, new) in rows.iter().enumerate() {
+            if let Err(e) = check(new) {
+                first_bad = Some((i, e));
+                break;
+            }
+            if !seen.insert(&new.username) {
+                first_bad = Some((i, duplicate(&new.username)));
+                break;
+            }
+            ha1s.push(Ha1::compute(&new.username, &new.realm, &new.password));
+        }
+        // Rows before the first bad one may still clash with the database; that comes first.
+        let checked = &rows[..ha1s.len()];
+        let groups: Vec<&str> = checked
+            .iter()
+            .filter_map(|r| r.group.as_deref())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let now = now_utc();
+        let begin = self.begin_write_sql();
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_with(begin).await?;
+            let mut existing: HashSet<String> = HashSet::new();
+            for chunk in checked.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("SELECT username FROM endpoints WHERE username IN (");
+                let mut list = qb.separated(", ");
+                for new in chunk {
+                    list.push_bind(&new.username);
+                }
+                qb.push(")");
+                let found: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                existing.extend(found);
+            }
+            if let Some(i) = checked.iter().position(|r| existing.contains(&r.username)) {
+                return Err(at_row(i, duplicate(&rows[i].username)));
+            }
+            if let Some((i, e)) = first_bad {
+                return Err(at_row(i, e));
+            }
+
+            let mut group_ids: HashMap<String, Id> = HashMap::new();
+            for chunk in groups.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("SELECT name, id FROM endpoint_groups WHERE name IN (");
+                let mut list = qb.separated(", ");
+                for g in chunk {
+                    list.push_bind(*g);
+                }
+                qb.push(")");
+                let found: Vec<(String, Id)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                group_ids.extend(found);
+            }
+            let mut groups_created = Vec::new();
+            for group in &groups {
+                if group_ids.contains_key(*group) {
+                    continue;
+                }
+                let gid = Id::new();
+                sqlx::query(
+                    "INSERT INTO endpoint_groups (id, name, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $3)",
+                )
+                .bind(gid)
+                .bind(*group)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let after = serde_json::json!({ "id": gid, "name": group });
+                record_change!(
+                    &mut *tx,
+                    Change::create(actor, "endpoint_group", group, &after)
+                );
+                group_ids.insert(group.to_string(), gid);
+                groups_created.push(group.to_string());
+            }
+
+            let endpoints: Vec<(Endpoint, Option<Id>, &Ha1)> = rows
+                .iter()
+                .zip(&ha1s)
+                .map(|(new, ha1)| {
+                    let group_id = new.group.as_ref().and_then(|g| group_ids.get(g).copied());
+                    let endpoint = Endpoint {
+                        id: Id::new(),
+                        username: new.username.clone(),
+                        realm: new.realm.clone(),
+                        display_name: new.display_name.clone(),
+                        group_name: new.group.clone(),
+                        enabled: true,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    (endpoint, group_id, ha1)
+                })
+                .collect();
+            for chunk in endpoints.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO endpoints (id, username, realm, ha1_md5, ha1_sha256, \
+                     display_name, group_id, enabled, created_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, (e, group_id, ha1)| {
+                    b.push_bind(e.id)
+                        .push_bind(&e.username)
+                        .push_bind(&e.realm)
+                        .push_bind(&ha1.md5)
+                        .push_bind(&ha1.sha256)
+                        .push_bind(&e.display_name)
+                        .push_bind(*group_id)
+                        .push_bind(true)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_log (at, actor, entity_type, entity_key, action, before, \
+                     after) ",
+                );
+                qb.push_values(chunk, |mut b, (e, _, _)| {
+                    let change = Change::create(actor, "endpoint", &e.username, e);
+                    b.push_bind(now_utc())
+                        .push_bind(change.actor)
+                        .push_bind(change.entity_type)
+                        .push_bind(change.entity_key)
+                        .push_bind(change.action.as_str())
+                        .push_bind(change.before)
+                        .push_bind(change.after);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(ImportReport {
+                imported: endpoints.len(),
+                groups_created,
+            })
         })
     }
 

@@ -31,6 +31,14 @@ pub enum StoreError {
         /// Why, in words.
         reason: String,
     },
+    /// One row of a bulk operation (e.g. an endpoint import) was refused; nothing was changed.
+    #[error("row {index}: {error}")]
+    Row {
+        /// The row's position in the input, counting from 1.
+        index: usize,
+        /// Why it was refused ([`StoreError::Invalid`] or [`StoreError::Duplicate`]).
+        error: Box<StoreError>,
+    },
     /// The database was migrated by a newer Switchboard.
     #[error(
         "the database schema is at version {database}, newer than this Switchboard knows \

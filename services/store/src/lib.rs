@@ -5,6 +5,8 @@
 //!   ([`schema`]); it refuses a database migrated by a newer Switchboard.
 //! * Repositories for the admin surface: [`endpoints`], [`agents`], [`queues`], [`ivr`]; every
 //!   change writes an [`audit`] row in the same transaction.
+//! * [`registrations`]: the registrar's bindings, written in batches, loaded after a restart,
+//!   and each endpoint's registration status.
 //! * [`writer`]: the batching writer for call events and CDRs, off the hot path, with a
 //!   local spool file for database outages.
 //!
@@ -32,6 +34,7 @@ mod ha1;
 mod id;
 pub mod ivr;
 pub mod queues;
+pub mod registrations;
 pub mod schema;
 pub mod validate;
 pub mod writer;

@@ -86,6 +86,16 @@ pub struct TestDb {
 impl TestDb {
     /// A fresh, migrated database on `kind`.
     pub async fn new(kind: Kind) -> TestDb {
+        let db = TestDb::unmigrated(kind).await;
+        db.store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("cannot migrate {}: {e}", db.location));
+        db
+    }
+
+    /// A fresh, empty database on `kind`: no migration applied yet.
+    pub async fn unmigrated(kind: Kind) -> TestDb {
         let dir = scratch_dir(match kind {
             Kind::Sqlite => "sqlite",
             Kind::Postgres => "postgres",
@@ -106,7 +116,7 @@ impl TestDb {
                 (Location::Postgres(with_database(&base, &name)), Some(name))
             }
         };
-        let store = Store::open(&location)
+        let store = Store::connect(&location)
             .await
             .unwrap_or_else(|e| panic!("cannot open {location}: {e}"));
         TestDb {
