@@ -1,10 +1,11 @@
-//! End-to-end: the admin subcommands (`endpoint`, `agent`, `queue` add/list/remove, and
-//! `migrate`) through the real binary, on SQLite (the default, in `--data-dir`) and on
+//! End-to-end: the admin subcommands (`endpoint`, `agent`, `queue` add/list/remove,
+//! `endpoint import` and `endpoint groups`, and `migrate`) through the real binary, on SQLite (the default, in `--data-dir`) and on
 //! PostgreSQL (`--database-url`, a fresh database on the cluster of scripts/test.sh); and
 //! `serve --demo` seeding the demo set, idempotently, on both.
 
 mod support;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -20,6 +21,38 @@ fn run(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run switchboard {args:?}: {e}"))
+}
+
+/// Runs `switchboard ARGS DB...` with `input` on its standard input; must succeed.
+fn ok_with_input(args: &[&str], db: &[String], input: &str) -> String {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(db.iter().map(String::as_str));
+    let mut child = Command::new(switchboard_bin())
+        .args(&all)
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .env_remove("SWITCHBOARD_DATA_DIR")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run switchboard {all:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("cannot write to switchboard's stdin: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("switchboard {all:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "switchboard {all:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -111,7 +144,7 @@ fn sqlite_db(dir: &Path) -> Vec<String> {
     vec!["--data-dir".into(), dir.join("data").display().to_string()]
 }
 
-fn admin_commands_work(db: &[String]) {
+fn admin_commands_work(db: &[String], dir: &Path) {
     assert!(ok(&["migrate"], db).contains("schema at version"));
 
     // Endpoints.
@@ -156,12 +189,36 @@ fn admin_commands_work(db: &[String]) {
         "invalid password",
     );
     let list = ok(&["endpoint", "list"], db);
-    assert!(list.starts_with("USERNAME"), "{list}");
+    let header: Vec<&str> = list
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "USERNAME", "REALM", "GROUP", "DISPLAY", "NAME", "ENABLED", "STATUS", "BINDINGS",
+            "LAST", "SEEN", "SOURCE", "USER", "AGENT"
+        ],
+        "{list}"
+    );
+    // No registrar runs here: every endpoint is offline, never seen.
     assert_eq!(
         rows(&list),
         [
-            vec!["1001", "switchboard", "sales", "yes"],
-            vec!["1002", "example.com", "yes"]
+            vec![
+                "1001",
+                "switchboard",
+                "sales",
+                "yes",
+                "offline",
+                "0",
+                "-",
+                "-",
+                "-"
+            ],
+            vec!["1002", "example.com", "yes", "offline", "0", "-", "-", "-"]
         ]
     );
     assert!(!list.contains("s3cret"));
@@ -276,19 +333,212 @@ fn admin_commands_work(db: &[String]) {
     assert_eq!(rows(&ok(&["endpoint", "list"], db)).len(), 1);
     assert!(rows(&ok(&["agent", "list"], db)).is_empty());
     assert!(rows(&ok(&["queue", "list"], db)).is_empty());
+
+    endpoint_import_and_groups_work(db, dir);
+}
+
+/// `endpoint import` (a file and stdin, all or nothing, errors by file line) and `endpoint
+/// groups`, after `admin_commands_work` left endpoint 1002 (no group) and the group `sales`
+/// (now empty).
+fn endpoint_import_and_groups_work(db: &[String], dir: &Path) {
+    let write = |name: &str, content: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, content)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path.display().to_string()
+    };
+    let phones = write(
+        "phones.csv",
+        "username,password,group,display_name\n\
+         2001,\"pa,ss\",floor-1,Front desk\n\
+         \n\
+         2002,\"multi\nline \"\"pw\"\"\",floor-1\n\
+         2003,pw3\n",
+    );
+    let out = ok(&["endpoint", "import", &phones], db);
+    assert_eq!(
+        out.trim(),
+        format!("imported 3 endpoints from {phones} (new groups: floor-1)")
+    );
+
+    // Nothing is imported from a file with a bad row, and the error names its line.
+    let cases = [
+        (
+            "bad-group.csv",
+            "2004,pw\n2005,pw,bad group\n",
+            "line 2: invalid group: ",
+        ),
+        (
+            "exists.csv",
+            "2004,pw\n\n2001,pw\n",
+            "line 3: endpoint '2001' already exists",
+        ),
+        (
+            "repeat.csv",
+            "2004,pw\n2004,pw2\n",
+            "line 2: endpoint '2004' already exists",
+        ),
+        (
+            "no-password.csv",
+            "username,password\n2004\n",
+            "line 2: expected username,password",
+        ),
+        ("empty-password.csv", "2004,\n", "line 1: invalid password"),
+    ];
+    for (name, content, expected) in cases {
+        let path = write(name, content);
+        fails(
+            &["endpoint", "import", &path],
+            db,
+            &format!("{path} {expected}"),
+        );
+    }
+    fails(
+        &[
+            "endpoint",
+            "import",
+            &dir.join("missing.csv").display().to_string(),
+        ],
+        db,
+        "cannot read",
+    );
+    let out = ok_with_input(&["endpoint", "import", "-"], db, "2004,pw4,floor-2\n");
+    assert_eq!(
+        out.trim(),
+        "imported 1 endpoint from <stdin> (new groups: floor-2)"
+    );
+
+    let list = rows(&ok(&["endpoint", "list"], db));
+    let users: Vec<&str> = list.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(users, ["1002", "2001", "2002", "2003", "2004"]);
+    assert_eq!(
+        list[1],
+        [
+            "2001",
+            "switchboard",
+            "floor-1",
+            "Front",
+            "desk",
+            "yes",
+            "offline",
+            "0",
+            "-",
+            "-",
+            "-"
+        ]
+    );
+    assert!(list.iter().all(|r| r.contains(&"offline".to_string())));
+
+    let groups = ok(&["endpoint", "groups"], db);
+    let header: Vec<&str> = groups
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "ENDPOINTS", "REGISTERED", "UNREACHABLE", "OFFLINE"]
+    );
+    assert_eq!(
+        rows(&groups),
+        [
+            ["floor-1", "2", "0", "0", "2"],
+            ["floor-2", "1", "0", "0", "1"],
+            ["sales", "0", "0", "0", "0"],
+            ["(none)", "2", "0", "0", "2"],
+        ]
+    );
 }
 
 #[test]
 fn admin_commands_on_sqlite() {
     let dir = scratch_dir("admin-sqlite");
-    admin_commands_work(&sqlite_db(&dir));
+    admin_commands_work(&sqlite_db(&dir), &dir);
     assert!(dir.join("data").join("switchboard.db").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn admin_commands_on_postgres() {
-    admin_commands_work(&postgres_db());
+    let dir = scratch_dir("admin-postgres");
+    admin_commands_work(&postgres_db(), &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A binding written as the registrar writes it shows in `endpoint list` and `endpoint
+/// groups` (the row is inserted with psql: no registrar runs here).
+#[test]
+fn endpoint_list_shows_a_stored_binding() {
+    let db = postgres_db();
+    ok(
+        &[
+            "endpoint",
+            "add",
+            "1001",
+            "--password",
+            "pw",
+            "--group",
+            "sales",
+        ],
+        &db,
+    );
+    ok(
+        &[
+            "endpoint",
+            "add",
+            "1002",
+            "--password",
+            "pw",
+            "--group",
+            "sales",
+        ],
+        &db,
+    );
+    psql(
+        &db[1],
+        "INSERT INTO registrations (endpoint_id, aor, contact_uri, source_address, source_port, \
+         local_address, transport, user_agent, call_id, cseq, expires_at, created_at, updated_at, \
+         reachability, registered_at, refreshed_at, last_seen_at) \
+         SELECT id, '1001', 'sip:1001@192.0.2.7:5060', '192.0.2.7', 5060, '192.0.2.1:5060', \
+         'udp', 'Yealink SIP-T46S 66.86', 'c1', 1, '2999-01-01T00:00:00Z', now(), now(), \
+         'reachable', now(), now(), '2030-01-02T03:04:05.678Z' FROM endpoints \
+         WHERE username = '1001'",
+    );
+    let list = rows(&ok(&["endpoint", "list"], &db));
+    assert_eq!(
+        list,
+        [
+            vec![
+                "1001",
+                "switchboard",
+                "sales",
+                "yes",
+                "registered",
+                "1",
+                "2030-01-02T03:04:05Z",
+                "udp:192.0.2.7:5060",
+                "Yealink",
+                "SIP-T46S",
+                "66.86"
+            ],
+            vec![
+                "1002",
+                "switchboard",
+                "sales",
+                "yes",
+                "offline",
+                "0",
+                "-",
+                "-",
+                "-"
+            ],
+        ]
+    );
+    assert_eq!(
+        rows(&ok(&["endpoint", "groups"], &db)),
+        [["sales", "2", "1", "0", "1"]]
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub enum Command {
     CheckConfig(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
-    /// Manage SIP endpoints (add, list, remove).
+    /// Manage SIP endpoints (add, list, groups, import, remove).
     #[command(subcommand)]
     Endpoint(EndpointCommand),
     /// Manage agents and their skills (add, list, remove).

@@ -27,10 +27,31 @@ pub struct DbArgs {
 pub enum EndpointCommand {
     /// Add a SIP endpoint (only the digest HA1 values of its password are stored).
     Add(EndpointAdd),
-    /// List endpoints.
+    /// List endpoints with their registration status (live bindings, last seen, user agent
+    /// and source of the latest binding).
     List(DbArgs),
+    /// Count endpoints per group: registered, unreachable, offline.
+    Groups(DbArgs),
+    /// Add endpoints from a CSV file, all or none: username,password[,group[,display_name]]
+    /// per line, an optional header line, `-` for standard input.
+    Import(EndpointImport),
     /// Remove an endpoint and its registrations.
     Remove(Named),
+}
+
+/// `switchboard endpoint import`
+#[derive(Debug, Args)]
+pub struct EndpointImport {
+    /// CSV file: username,password[,group[,display_name]]; quote a field that holds a comma
+    /// or a quote ("pa,ss" or "say ""hi"""); `-` reads standard input
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+    /// Digest realm of every imported endpoint
+    #[arg(long, default_value = store::endpoints::DEFAULT_REALM)]
+    pub realm: String,
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `switchboard endpoint add`

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use store::agents::SkillLevel;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 
 /// Rows under a header.
 pub(crate) struct Table {
@@ -51,6 +53,20 @@ pub(crate) fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
+/// A time as RFC 3339 UTC to the second (`2025-03-01T09:30:05Z`), or `-` for none.
+pub(crate) fn time_or_dash(t: Option<OffsetDateTime>) -> String {
+    t.map(|t| t.to_offset(UtcOffset::UTC))
+        .and_then(|t| t.replace_nanosecond(0).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// The text, or `-` for none (so every column of a row has a word).
+pub(crate) fn or_dash(s: Option<String>) -> String {
+    s.filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".to_string())
+}
+
 /// Skills as `name:level,name:level`.
 pub(crate) fn skills(skills: &[SkillLevel]) -> String {
     skills
@@ -70,5 +86,18 @@ mod tests {
         t.row(vec!["alice".into(), "1".into()]);
         t.row(vec!["b".into(), String::new()]);
         assert_eq!(t.to_string(), "NAME   X\nalice  1\nb\n");
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc_to_the_second() {
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(1_700_000_000_500);
+        let paris = UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC);
+        assert_eq!(
+            time_or_dash(Some(t.to_offset(paris))),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(time_or_dash(None), "-");
+        assert_eq!(or_dash(Some(String::new())), "-");
+        assert_eq!(or_dash(Some("x".into())), "x");
     }
 }
