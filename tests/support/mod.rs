@@ -5,8 +5,9 @@
 //! entries in `services/switchboard/Cargo.toml`), so
 //! `env!("CARGO_BIN_EXE_switchboard")` is the real, freshly built binary.
 //!
-//! The harness only uses `std`, one concern per module, all re-exported here
-//! so tests write `support::X`:
+//! The harness only uses `std` (plus the `md-5` and `sha2` digests), one
+//! concern per module, re-exported here so tests write `support::X` (the
+//! netns, baresip and digest client modules are public: `support::netns::X`):
 //!
 //! * [`Server`] (`server.rs`) starts `switchboard serve` on free loopback
 //!   ports with a private data directory, waits for `GET /health` to answer
@@ -19,6 +20,11 @@
 //!   used to make assertions about what the server sent (it must not share
 //!   code with the parser under test).
 //! * [`http_get`] (`http.rs`) is a minimal HTTP/1.1 client.
+//! * [`netns::TestNetns`] (`netns.rs`) is a private network namespace with a
+//!   veth pair, for peers that cannot use loopback; [`baresip::Baresip`]
+//!   (`baresip.rs`) runs the baresip softphone headless inside one.
+//! * [`digest_client::DigestClient`] (`digest_client.rs`) is a REGISTER
+//!   client with MD5 / SHA-256 digest authentication written from the RFCs.
 //!
 //! Rules every test must follow: bind and advertise only `127.0.0.1`, and stop
 //! by itself (every wait in here is bounded).
@@ -26,8 +32,11 @@
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod baresip;
+pub mod digest_client;
 mod http;
 mod net;
+pub mod netns;
 mod server;
 mod sip_text;
 mod sipp;
