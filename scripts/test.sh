@@ -29,12 +29,20 @@ fi
 
 # --- System packages the tests need ------------------------------------------
 # Each entry: "<executable> <Debian package>". Executables are looked up on
-# PATH as files (type -P), so shell builtins such as `kill` do not count.
+# PATH as files (type -P), so shell builtins such as `kill` do not count, and
+# in /usr/sbin and /sbin (kamailio, ip) when PATH lacks them.
 REQUIRED_TOOLS=(
     "sipp sip-tester" # SIPp drives the end-to-end SIP scenarios in tests/sipp/
     "kill procps"     # /bin/kill: the e2e harness stops the server with SIGTERM
     "docker-compose docker-compose" # validates docker-compose.yml (no Docker engine needed)
+    "ip iproute2"          # network namespaces for baresip (tests/support/netns.rs)
+    "baresip baresip"      # a real softphone (tests/support/baresip.rs)
+    "kamailio kamailio"    # the reference registrar of tests/e2e_harness_peers.rs
 )
+
+have_tool() {
+    type -P "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
+}
 
 missing_pkgs=()
 missing_tools=()
@@ -46,7 +54,7 @@ fi
 for entry in "${REQUIRED_TOOLS[@]}"; do
     tool=${entry%% *}
     pkg=${entry##* }
-    if ! type -P "$tool" >/dev/null 2>&1; then
+    if ! have_tool "$tool"; then
         missing_tools+=("$tool")
         missing_pkgs+=("$pkg")
     fi
@@ -92,7 +100,7 @@ if ((${#missing_pkgs[@]} > 0)); then
                 die "installed postgresql but there is no /usr/lib/postgresql/*/bin/initdb."
             continue
         fi
-        type -P "$tool" >/dev/null 2>&1 ||
+        have_tool "$tool" ||
             die "installed ${missing_pkgs[*]} but '$tool' is still not on PATH ($PATH)."
     done
 fi
