@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::baresip::{Baresip, BaresipAccount, find_on_path};
+use support::baresip::{Baresip, BaresipAccount, BaresipTransport, find_on_path};
 use support::digest_client::{
     Authorization, Challenge, DigestAlgorithm, DigestClient, QopAuth, challenges_of,
     digest_response, pick_challenge,
@@ -47,6 +47,8 @@ struct KamailioConfig {
     /// Prepend a made-up `algorithm=SHA-256` challenge to each 401, before
     /// the real (MD5) one, as Switchboard orders them.
     sha256_decoy_first: bool,
+    /// Also listen on TCP (same address).
+    tcp: bool,
 }
 
 impl KamailioConfig {
@@ -57,6 +59,7 @@ impl KamailioConfig {
             users: vec![("alice", "secret"), ("bob", "b0b-pass")],
             nonce_expire: 30,
             sha256_decoy_first: false,
+            tcp: false,
         }
     }
 
@@ -82,7 +85,7 @@ impl KamailioConfig {
 debug=2
 log_stderror=yes
 children=1
-disable_tcp=yes
+{transports}
 auto_aliases=no
 listen=udp:{listen}
 mpath="{mpath}"
@@ -121,6 +124,11 @@ request_route {{
 }}
 "#,
             listen = self.listen,
+            transports = if self.tcp {
+                format!("tcp_children=1\nlisten=tcp:{}", self.listen)
+            } else {
+                "disable_tcp=yes".to_owned()
+            },
             mpath = module_path.display(),
             algorithm = self.algorithm,
             nonce_expire = self.nonce_expire,
@@ -850,6 +858,43 @@ fn baresip_cannot_register_when_a_sha256_challenge_is_offered() {
         registers.len(),
         1,
         "no second REGISTER with credentials: {registers:#?}"
+    );
+}
+
+#[test]
+fn baresip_outbound_account_registers_with_instance_id_and_reg_id_over_tcp() {
+    let netns = TestNetns::create("baresip-ob");
+    let kamailio = netns_kamailio(&netns, |c| c.tcp = true);
+    let mut account = BaresipAccount::new("bob", "b0b-pass", kamailio.addr);
+    account.outbound = true;
+    account.transport = BaresipTransport::Tcp;
+    let mut phone = Baresip::start(&netns, account);
+    phone.wait_registered(Duration::from_secs(10));
+    let contact = phone.registered_contact().expect("contact");
+    assert!(
+        contact.contains("+sip.instance=\"<urn:uuid:") && contact.contains("reg-id=1"),
+        "{contact}"
+    );
+    assert!(contact.contains(";transport=tcp>"), "{contact}");
+    let register = phone
+        .sip_trace()
+        .into_iter()
+        .find(|t| t.message.start_line.starts_with("REGISTER "))
+        .expect("a REGISTER");
+    assert!(register.route.starts_with("TCP "), "{}", register.route);
+    assert_eq!(
+        register.message.header("Supported"),
+        Some("gruu, outbound, path"),
+        "{}",
+        register.message.raw
+    );
+    assert!(
+        register
+            .message
+            .header("Route")
+            .is_some_and(|r| r.contains(&kamailio.addr.to_string())),
+        "outbound proxy as Route: {}",
+        register.message.raw
     );
 }
 
