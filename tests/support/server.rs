@@ -37,11 +37,24 @@ impl Server {
     /// Like [`Server::start`], with extra command-line arguments (appended
     /// after the standard ones) and extra environment variables.
     pub fn start_with(extra_args: &[&str], extra_env: &[(&str, &str)]) -> Server {
-        let dir = scratch_dir("server");
+        Server::start_in(scratch_dir("server"), extra_args, extra_env)
+    }
+
+    /// Like [`Server::start_with`], in the scratch directory `dir` (its `data/` is the
+    /// `--data-dir`): endpoints can be provisioned there first, and a second server started
+    /// there after the first stopped finds what the first stored.
+    pub fn start_in(dir: PathBuf, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Server {
         let data_dir = dir.join("data");
         fs::create_dir_all(&data_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
-        let log_path = dir.join("server.log");
+        // A restart in the same directory keeps the earlier run's log.
+        let log_path = (1..)
+            .map(|n| match n {
+                1 => dir.join("server.log"),
+                n => dir.join(format!("server-{n}.log")),
+            })
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| dir.join("server.log"));
         let log = File::create(&log_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
         let log_err = log

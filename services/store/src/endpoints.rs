@@ -377,10 +377,11 @@ impl Store {
         })
     }
 
-    /// The digest credentials of the endpoint with this user name.
+    /// The digest credentials of the enabled endpoint with this user name (a disabled one is
+    /// [`StoreError::NotFound`]: it may not register).
     pub async fn endpoint_credentials(&self, username: &str) -> Result<Credentials> {
         let found: Option<Credentials> = with_db!(self, |pool| sqlx::query_as(
-            "SELECT realm, ha1_md5, ha1_sha256 FROM endpoints WHERE username = $1"
+            "SELECT realm, ha1_md5, ha1_sha256 FROM endpoints WHERE username = $1 AND enabled"
         )
         .bind(username)
         .fetch_optional(pool)

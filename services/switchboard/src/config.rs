@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sip::FramingLimits;
 
 use crate::cli::{LogFormat, ServeArgs};
+use crate::registrar::{RegistrarFileConfig, RegistrarSettings};
 use crate::transport::TransportSettings;
 
 /// Default SIP listen address (UDP and TCP).
@@ -45,6 +46,9 @@ pub struct FileConfig {
     /// `[echo]`
     #[serde(default)]
     pub echo: EchoFileConfig,
+    /// `[registrar]`
+    #[serde(default)]
+    pub registrar: RegistrarFileConfig,
 }
 
 /// The `[echo]` table: the echo extension (`sip:echo@<Switchboard>`).
@@ -140,6 +144,8 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Seed the demo data set at start.
     pub demo: bool,
+    /// The registrar.
+    pub registrar: RegistrarSettings,
 }
 
 fn serialize_redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -246,6 +252,7 @@ impl Settings {
                 .unwrap_or(crate::echo::DEFAULT_ANSWER_DELAY_MS),
             database_url: args.database_url.clone(),
             demo: args.demo,
+            registrar: RegistrarSettings::resolve(&file.registrar)?,
         };
         settings.check()?;
         Ok(settings)
@@ -481,6 +488,22 @@ mod tests {
             "format",
             "[echo]",
             "answer_delay_ms",
+            "[registrar]",
+            "realm",
+            "min_expires",
+            "max_expires",
+            "default_expires",
+            "max_contacts",
+            "on_contact_limit",
+            "nonce_lifetime_secs",
+            "digest_algorithms",
+            "qualify_interval_secs",
+            "qualify_timeout_secs",
+            "qualify_failures",
+            "[registrar.lockout]",
+            "max_failures",
+            "window_secs",
+            "lockout_secs",
         ] {
             assert!(text.contains(key), "example config lacks {key}");
         }

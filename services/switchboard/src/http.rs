@@ -1,5 +1,7 @@
-//! The HTTP server (actix-web): `GET /health`, `GET /metrics` and the event log
-//! (`GET /api/v1/events`, `GET /api/v1/events/stream`, see [`crate::events::api`]).
+//! The HTTP server (actix-web): `GET /health`, `GET /metrics`, the event log
+//! (`GET /api/v1/events`, `GET /api/v1/events/stream`, see [`crate::events::api`]) and the
+//! registrar's views (`/api/v1/registrations`, `/api/v1/endpoints`,
+//! `/api/v1/endpoint-groups`, see [`crate::registrar::api`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use serde_json::json;
 use crate::events::EventBus;
 use crate::events::api::SseSettings;
 use crate::metrics::{self, Metrics};
+use crate::registrar::api::RegistrarApi;
 use crate::transport::ListenerInfo;
 
 /// Worker threads of the HTTP server (it only serves operational endpoints).
@@ -95,6 +98,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Tunables of the SSE endpoint.
     pub sse: SseSettings,
+    /// The registrar and store behind `/api/v1/registrations`, `/api/v1/endpoints` and
+    /// `/api/v1/endpoint-groups`.
+    pub registrar: RegistrarApi,
 }
 
 impl AppState {
@@ -104,7 +110,9 @@ impl AppState {
             .app_data(web::Data::new(self.events.clone()))
             .app_data(web::Data::new(self.metrics.clone()))
             .app_data(web::Data::new(self.sse))
-            .configure(configure);
+            .app_data(web::Data::new(self.registrar.clone()))
+            .configure(configure)
+            .configure(crate::registrar::api::configure);
     }
 }
 
@@ -172,6 +180,7 @@ mod tests {
             events: events.clone(),
             metrics: metrics.clone(),
             sse: SseSettings::default(),
+            registrar: RegistrarApi::default(),
         };
         let core = UaCore::new(counters)
             .with_metrics(metrics)

@@ -14,6 +14,8 @@ use crate::events::EventBus;
 use crate::http::{self, AppState, HealthState};
 use crate::metrics::Metrics;
 use crate::persistence::Persistence;
+use crate::registrar::api::RegistrarApi;
+use crate::registrar::{FlushBindings, RegistrarSetup};
 use crate::stack::{Services, SipStack, StackConfig};
 use crate::stats::SipCounters;
 use crate::transport::{
@@ -40,7 +42,11 @@ impl SipTransports {
     /// listener actors. The core's metrics and event bus (if any) are the stack's too.
     ///
     /// Must run inside an actix System.
-    pub fn start(settings: &Settings, core: Arc<UaCore>) -> anyhow::Result<SipTransports> {
+    pub fn start(
+        settings: &Settings,
+        core: Arc<UaCore>,
+        registrar: RegistrarSetup,
+    ) -> anyhow::Result<SipTransports> {
         let bound: Vec<BoundListener> = settings
             .sip_listen
             .iter()
@@ -58,6 +64,7 @@ impl SipTransports {
             StackConfig {
                 timers: settings.sip_timers.transaction_config(),
                 echo: settings.echo(),
+                registrar,
             },
             core.clone(),
             services,
@@ -117,7 +124,8 @@ impl SipTransports {
         &self.stack
     }
 
-    /// Stops the listeners, then closes every TCP connection (bounded wait).
+    /// Stops the listeners, writes the registrar's pending binding changes, then closes every
+    /// TCP connection (bounded wait).
     pub async fn shutdown(self) {
         // Each listener's Addr is dropped right after queueing Shutdown, so its Supervisor
         // sees no live address when the actor stops and does not restart it.
@@ -126,6 +134,9 @@ impl SipTransports {
         }
         for addr in self.tcp {
             addr.do_send(Shutdown);
+        }
+        if self.stack.registrar.send(FlushBindings).await.is_err() {
+            warn!("the registrar stopped before its binding changes could be written");
         }
         let conns = self.registry.close_all();
         let count = conns.len();
@@ -178,7 +189,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .with_metrics(metrics.clone())
             .with_events(events.clone()),
     );
-    let sip = SipTransports::start(&settings, core)?;
+    let registrar =
+        crate::registrar::persist::setup_from_store(&settings.registrar, persistence.store())
+            .await?;
+    let sip = SipTransports::start(&settings, core, registrar)?;
     let listening: Vec<String> = sip.listening().iter().map(ToString::to_string).collect();
     info!(listening = %listening.join(" "), "sip sockets bound");
 
@@ -188,6 +202,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         events: events.clone(),
         metrics,
         sse: Default::default(),
+        registrar: RegistrarApi {
+            registrar: Some(sip.stack().registrar.clone()),
+            store: Some(persistence.store().clone()),
+        },
     };
     let (server, http_addrs) = http::start(settings.http_listen, state)?;
     let handle = server.handle();

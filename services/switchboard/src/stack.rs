@@ -5,7 +5,7 @@
 //!                                 │                  │ TxEvent (deliver, timeout, …)
 //!                                 │                  ▼
 //!                                 │         UserAgent (no To tag) │ DialogSupervisor (To tag)
-//!                                 │                                     └──▶ DialogActor
+//!                                 │            └─ REGISTER ──▶ RegistrarActor   └──▶ DialogActor
 //!                                 └── ACK for 2xx, stray responses ──▶ DialogSupervisor
 //! ```
 //!
@@ -24,6 +24,7 @@ use crate::dialog_layer::{DialogSupervisor, Dialogs};
 use crate::echo::EchoConfig;
 use crate::events::{EventBus, EventDraft};
 use crate::metrics::Metrics;
+use crate::registrar::{RegistrarActor, RegistrarSetup};
 use crate::stats::SipCounters;
 use crate::transaction_layer::{Incoming, Routes, TransactionLayer};
 use crate::transport::{Flow, TransportRegistry};
@@ -99,12 +100,14 @@ impl Services {
 }
 
 /// What the stack is configured with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 pub struct StackConfig {
     /// T1, T2, T4 (and the 100 Trying delay) of every transaction.
     pub timers: TransactionConfig,
     /// The echo extension.
     pub echo: EchoConfig,
+    /// The registrar: settings, store, bindings restored from it.
+    pub registrar: RegistrarSetup,
 }
 
 impl StackConfig {
@@ -125,6 +128,8 @@ pub struct SipStack {
     pub user_agent: Addr<UserAgent>,
     /// The dialog supervisor: owner of the dialog actors.
     pub dialogs: Addr<DialogSupervisor>,
+    /// The registrar: REGISTER, the location service, qualify.
+    pub registrar: Addr<RegistrarActor>,
 }
 
 impl SipStack {
@@ -142,21 +147,37 @@ impl SipStack {
         };
         let handle = Dialogs::new(
             dialogs.clone(),
-            transactions,
+            transactions.clone(),
             services.clone(),
             core.clone(),
             config.dialog_config(),
         );
+        let registrar = RegistrarActor::new(
+            config.registrar,
+            core.clone(),
+            services.clone(),
+            transactions,
+        )
+        .start();
+        services
+            .registry
+            .observe_flows(registrar.clone().recipient());
         let transactions = layer_ctx.run(TransactionLayer::new(
             config.timers,
             services.clone(),
             routes,
         ));
-        let user_agent = ua_ctx.run(UserAgent::new(core, handle, config.echo));
+        let user_agent = ua_ctx.run(UserAgent::new(
+            core,
+            handle,
+            config.echo,
+            registrar.clone().recipient(),
+        ));
         SipStack {
             transactions,
             user_agent,
             dialogs,
+            registrar,
         }
     }
 

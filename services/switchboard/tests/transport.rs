@@ -33,13 +33,15 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         echo_answer_delay_ms: 1000,
         database_url: None,
         demo: false,
+        registrar: Default::default(),
     }
 }
 
 fn start(listen: &[&str], idle_secs: u64) -> (SipTransports, Arc<SipCounters>) {
     let counters = Arc::new(SipCounters::default());
     let core = Arc::new(UaCore::new(counters.clone()));
-    let sip = SipTransports::start(&settings(listen, idle_secs), core).expect("bind loopback");
+    let sip = SipTransports::start(&settings(listen, idle_secs), core, Default::default())
+        .expect("bind loopback");
     (sip, counters)
 }
 

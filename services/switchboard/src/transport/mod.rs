@@ -95,6 +95,17 @@ impl std::fmt::Display for Flow {
     }
 }
 
+/// What the transports tell the flow observer (the registrar): a flow closed, or a keep-alive
+/// came in on it (RFC 5626 §3.5.1 CRLF ping over TCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub enum FlowNotice {
+    /// The connection closed; nothing can be sent on the flow any more.
+    Closed(Flow),
+    /// A keep-alive arrived on the flow: the peer is alive.
+    KeepAlive(Flow),
+}
+
 /// Bytes to write on a TCP connection.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix::Addr;
+use actix::{Addr, Recipient};
 use tokio::net::UdpSocket;
 use tracing::warn;
 
 use bytes::Bytes;
 
-use super::{CloseConnection, Flow, SendBytes, TcpConnection, udp};
+use super::{CloseConnection, Flow, FlowNotice, SendBytes, TcpConnection, udp};
 use crate::ua_core::{Outbound, TransportKind};
 
 /// Open TCP connections by peer, and the bound UDP sockets.
@@ -19,6 +19,7 @@ use crate::ua_core::{Outbound, TransportKind};
 pub struct TransportRegistry {
     tcp: Mutex<HashMap<SocketAddr, Addr<TcpConnection>>>,
     udp: Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>,
+    observer: Mutex<Option<Recipient<FlowNotice>>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
@@ -32,11 +33,36 @@ impl TransportRegistry {
         lock(&self.tcp).insert(peer, conn);
     }
 
-    /// Forgets the connection to `peer`, if it is still `conn`.
-    pub fn unregister_tcp(&self, peer: SocketAddr, conn: &Addr<TcpConnection>) {
-        let mut map = lock(&self.tcp);
-        if map.get(&peer).is_some_and(|c| c == conn || !c.connected()) {
-            map.remove(&peer);
+    /// Forgets the connection to `peer`, if it is still `conn`, and tells the flow observer
+    /// that the flow closed.
+    pub fn unregister_tcp(&self, peer: SocketAddr, local: SocketAddr, conn: &Addr<TcpConnection>) {
+        let removed = {
+            let mut map = lock(&self.tcp);
+            if map.get(&peer).is_some_and(|c| c == conn || !c.connected()) {
+                map.remove(&peer);
+                true
+            } else {
+                false
+            }
+        };
+        if removed {
+            self.notify(FlowNotice::Closed(Flow {
+                transport: TransportKind::Tcp,
+                local,
+                peer,
+            }));
+        }
+    }
+
+    /// Names who hears of flows closing and keep-alives arriving (the registrar).
+    pub fn observe_flows(&self, observer: Recipient<FlowNotice>) {
+        *lock(&self.observer) = Some(observer);
+    }
+
+    /// Tells the flow observer, if any, what happened to a flow.
+    pub fn notify(&self, notice: FlowNotice) {
+        if let Some(observer) = lock(&self.observer).as_ref() {
+            observer.do_send(notice);
         }
     }
 

@@ -18,7 +18,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::codec::{BytesCodec, FramedRead};
 use tracing::{debug, error, info, warn};
 
-use super::{CloseConnection, Flow, SendBytes, TransportRegistry, TransportSettings};
+use super::{CloseConnection, Flow, FlowNotice, SendBytes, TransportRegistry, TransportSettings};
 use crate::stats::SipCounters;
 use crate::transaction_layer::Incoming;
 use crate::ua_core::{Action, Inbound, Ingested, TransportKind, UaCore};
@@ -88,6 +88,15 @@ impl TcpConnection {
         ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
     }
 
+    /// The flow this connection is.
+    fn flow(&self) -> Flow {
+        Flow {
+            transport: TransportKind::Tcp,
+            local: self.local,
+            peer: self.peer,
+        }
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         self.last_activity = Instant::now();
         self.writer.write(bytes);
@@ -107,6 +116,7 @@ impl TcpConnection {
                     SipCounters::bump(&self.core.counters().keepalive_pings);
                     debug!(peer = %self.peer, "tcp: keep-alive ping; pong sent");
                     self.write(PONG);
+                    self.registry.notify(FlowNotice::KeepAlive(self.flow()));
                 }
                 Ok(Some(Frame::Message(message))) => {
                     if !self.on_message(message, ctx) {
@@ -207,7 +217,8 @@ impl Actor for TcpConnection {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        self.registry.unregister_tcp(self.peer, &ctx.address());
+        self.registry
+            .unregister_tcp(self.peer, self.local, &ctx.address());
         debug!(peer = %self.peer, local = %self.local, "tcp: connection closed");
     }
 }

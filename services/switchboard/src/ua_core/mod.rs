@@ -34,13 +34,18 @@ use crate::metrics::Metrics;
 use crate::stats::SipCounters;
 
 /// The methods Switchboard handles today (the `Allow` header).
-pub const ALLOWED_METHODS: [Method; 5] = [
+pub const ALLOWED_METHODS: [Method; 6] = [
     Method::Invite,
     Method::Ack,
     Method::Cancel,
     Method::Bye,
     Method::Options,
+    Method::Register,
 ];
+
+/// The option tags Switchboard supports (the `Supported` header; a `Require` naming one of
+/// them is accepted): `path` (RFC 3327), for REGISTERs that came through an edge proxy.
+pub const SUPPORTED_OPTIONS: [&str; 1] = ["path"];
 
 /// The SIP transports Switchboard listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -348,7 +353,16 @@ impl UaCore {
         }
         // §8.2.2.3: Require (ignored in CANCEL; Proxy-Require is for proxies).
         if req.method != Method::Cancel {
-            let unsupported: Vec<ByteString> = req.headers.require().cloned().collect();
+            let unsupported: Vec<ByteString> = req
+                .headers
+                .require()
+                .filter(|tag| {
+                    !SUPPORTED_OPTIONS
+                        .iter()
+                        .any(|s| tag.eq_ignore_ascii_case(s))
+                })
+                .cloned()
+                .collect();
             if !unsupported.is_empty() {
                 return Err(self
                     .response(req, 420)
@@ -401,7 +415,7 @@ impl UaCore {
         self.response(req, 200)
             .with_header(allow())
             .with_header(Header::Accept(vec![sdp()]))
-            .with_header(Header::Supported(Vec::new()))
+            .with_header(supported())
     }
 
     /// A response to `req` with a fresh To tag and the Server header.
@@ -463,7 +477,17 @@ impl UaCore {
     }
 }
 
-/// `Allow: INVITE, ACK, CANCEL, BYE, OPTIONS`.
+/// `Supported: path`.
+pub fn supported() -> Header {
+    Header::Supported(
+        SUPPORTED_OPTIONS
+            .iter()
+            .map(|s| ByteString::from_static(s))
+            .collect(),
+    )
+}
+
+/// `Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER`.
 pub fn allow() -> Header {
     Header::Allow(ALLOWED_METHODS.to_vec())
 }

@@ -7,7 +7,8 @@
 //! INVITE to nobody, 481 for the rest) are [`UaCore`]'s decisions. An INVITE to the echo
 //! extension ([`crate::echo`]) rings (180, which creates the dialog), is answered after the
 //! configured delay (200 with the SDP answer) and then lives in its dialog actor until BYE;
-//! without an acceptable SDP offer it gets 488 with a 399 Warning saying why.
+//! without an acceptable SDP offer it gets 488 with a 399 Warning saying why. A REGISTER that
+//! passes the §8.2 checks goes to the registrar ([`crate::registrar`]).
 //!
 //! It is the actor the call engine plugs into later.
 
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, SpawnHandle};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use bytestring::ByteString;
 use sip::dialog::{Dialog, uas_response};
 use sip::transaction::TransactionKey;
@@ -25,6 +26,7 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
+use crate::registrar::RegisterRequest;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
 use crate::transport::TransportKind;
 use crate::ua_core::{UaCore, allow, new_tag};
@@ -42,16 +44,24 @@ pub struct UserAgent {
     core: Arc<UaCore>,
     dialogs: Dialogs,
     echo: EchoConfig,
+    registrar: Recipient<RegisterRequest>,
     pending: HashMap<TransactionKey, PendingCall>,
 }
 
 impl UserAgent {
-    /// A user agent answering with `core`'s decisions, creating dialogs through `dialogs`.
-    pub fn new(core: Arc<UaCore>, dialogs: Dialogs, echo: EchoConfig) -> Self {
+    /// A user agent answering with `core`'s decisions, creating dialogs through `dialogs`
+    /// and passing REGISTERs to `registrar`.
+    pub fn new(
+        core: Arc<UaCore>,
+        dialogs: Dialogs,
+        echo: EchoConfig,
+        registrar: Recipient<RegisterRequest>,
+    ) -> Self {
         UserAgent {
             core,
             dialogs,
             echo,
+            registrar,
             pending: HashMap::new(),
         }
     }
@@ -61,6 +71,13 @@ impl UserAgent {
             // The ACK matching an INVITE transaction in Accepted (RFC 6026 §8.7) belongs to
             // the dialog the 2xx created.
             Method::Ack => self.dialogs.ack(request.clone(), event.flow),
+            Method::Register => match self.core.check(request) {
+                Err(rejection) => event.tx.do_send(Respond::plain(rejection)),
+                Ok(()) => self.registrar.do_send(RegisterRequest {
+                    event: event.clone(),
+                    request: request.clone(),
+                }),
+            },
             Method::Invite if echo::is_echo_target(&request.uri, &event.flow) => {
                 match self.core.check(request) {
                     Err(rejection) => event.tx.do_send(Respond::plain(rejection)),

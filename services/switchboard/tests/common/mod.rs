@@ -54,6 +54,7 @@ pub fn start(answer_delay_ms: u64) -> Stack {
         echo_answer_delay_ms: answer_delay_ms,
         database_url: None,
         demo: false,
+        registrar: Default::default(),
     };
     let counters = Arc::new(SipCounters::default());
     let metrics = Metrics::new(counters.clone()).expect("metrics");
@@ -63,7 +64,7 @@ pub fn start(answer_delay_ms: u64) -> Stack {
             .with_metrics(metrics.clone())
             .with_events(events.clone()),
     );
-    let sip = SipTransports::start(&settings, core).expect("bind loopback");
+    let sip = SipTransports::start(&settings, core, Default::default()).expect("bind loopback");
     let addr = sip
         .listening()
         .iter()
