@@ -25,6 +25,8 @@
 //!   (`baresip.rs`) runs the baresip softphone headless inside one.
 //! * [`digest_client::DigestClient`] (`digest_client.rs`) is a REGISTER
 //!   client with MD5 / SHA-256 digest authentication written from the RFCs.
+//! * [`registrar`] (`registrar.rs`) provisions endpoints and reads the
+//!   registrar's registrations, events and metrics over HTTP.
 //!
 //! Rules every test must follow: bind and advertise only `127.0.0.1`, and stop
 //! by itself (every wait in here is bounded).
@@ -37,6 +39,7 @@ pub mod digest_client;
 mod http;
 mod net;
 pub mod netns;
+pub mod registrar;
 mod server;
 mod sip_text;
 mod sipp;
