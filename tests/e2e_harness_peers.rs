@@ -28,7 +28,7 @@ use support::digest_client::{
     digest_response, pick_challenge,
 };
 use support::netns::TestNetns;
-use support::{SipMessage, free_port, new_branch, scratch_dir, unique_token};
+use support::{Server, SipMessage, free_port, new_branch, registrar, scratch_dir, unique_token};
 
 // ---------------------------------------------------------------------------
 // Kamailio, a reference registrar
@@ -951,4 +951,73 @@ fn netns_isolates_its_addresses_and_cleans_up() {
         thread::sleep(Duration::from_millis(20));
     };
     assert!(!status.success(), "killed, not finished: {status}");
+}
+
+// ---------------------------------------------------------------------------
+// baresip against Switchboard, both in a network namespace
+// ---------------------------------------------------------------------------
+
+/// Switchboard in `netns` with `alice`/`secret` provisioned and the
+/// `[registrar]` digest algorithms given.
+fn netns_switchboard(netns: &TestNetns, digest_algorithms: &str) -> Server {
+    let dir = registrar::server_dir("netns-server");
+    registrar::provision(&dir, &[("alice", "secret", None)]);
+    let config = registrar::write_config(
+        &dir,
+        &format!("[registrar]\nmin_expires = 60\ndigest_algorithms = {digest_algorithms}\n"),
+    );
+    Server::start_in_netns(netns, dir, &["--config", &config], &[])
+}
+
+#[test]
+fn switchboard_in_a_netns_registers_baresip_when_only_md5_is_offered() {
+    let netns = TestNetns::create("sb-md5");
+    let server = netns_switchboard(&netns, r#"["MD5"]"#);
+    assert_eq!(server.sip_addr, netns.server_addr(5060));
+    let mut phone = Baresip::start(
+        &netns,
+        BaresipAccount::new("alice", "secret", server.sip_addr),
+    );
+    let line = phone.wait_registered(Duration::from_secs(10));
+    assert!(
+        line.contains("200 OK (Switchboard") && line.contains("[1 binding]"),
+        "{line}"
+    );
+
+    let resp = server
+        .http_get("/api/v1/registrations?aor=alice", Duration::from_secs(5))
+        .unwrap_or_else(|e| server.fail(&format!("GET /api/v1/registrations: {e}")));
+    assert_eq!(resp.status, 200, "{}", resp.rest);
+    let contact_uri = phone.contact_uri().expect("contact");
+    assert!(
+        resp.rest.contains(&contact_uri),
+        "binding of {contact_uri}: {}",
+        resp.rest
+    );
+    assert!(
+        resp.rest.contains("baresip v1.0.0"),
+        "user agent kept: {}",
+        resp.rest
+    );
+}
+
+#[test]
+fn baresip_cannot_register_with_switchboard_offering_sha256_and_md5() {
+    // Switchboard's default: SHA-256 first, then MD5. baresip 1.0 gives up
+    // on such a 401 (see baresip_cannot_register_when_a_sha256_challenge_is_offered).
+    let netns = TestNetns::create("sb-sha");
+    let server = netns_switchboard(&netns, r#"["SHA-256", "MD5"]"#);
+    let mut phone = Baresip::start(
+        &netns,
+        BaresipAccount::new("alice", "secret", server.sip_addr),
+    );
+    phone.wait_for_log(
+        "Register: Function not implemented",
+        Duration::from_secs(10),
+    );
+    assert_eq!(phone.count_in_log("binding"), 0);
+    let resp = server
+        .http_get("/api/v1/registrations?aor=alice", Duration::from_secs(5))
+        .unwrap_or_else(|e| server.fail(&format!("GET /api/v1/registrations: {e}")));
+    assert!(!resp.rest.contains("baresip"), "no binding: {}", resp.rest);
 }

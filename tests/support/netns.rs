@@ -190,15 +190,20 @@ impl TestNetns {
 
     /// True if a TCP connection to `addr` from inside the namespace succeeds.
     pub fn tcp_connects(&self, addr: SocketAddr, timeout: Duration) -> bool {
-        let script = r#"exec 3<>"/dev/tcp/$1/$2""#;
-        let mut cmd = command_in(&self.name, "bash");
-        cmd.arg("-c")
-            .arg(script)
-            .arg("sb-tcp-probe")
-            .arg(addr.ip().to_string())
-            .arg(addr.port().to_string());
-        run_bounded(cmd, None, timeout).is_ok_and(|out| out.status.success())
+        tcp_connects_in(&self.name, addr, timeout)
     }
+}
+
+/// See [`TestNetns::tcp_connects`].
+pub(super) fn tcp_connects_in(netns: &str, addr: SocketAddr, timeout: Duration) -> bool {
+    let script = r#"exec 3<>"/dev/tcp/$1/$2""#;
+    let mut cmd = command_in(netns, "bash");
+    cmd.arg("-c")
+        .arg(script)
+        .arg("sb-tcp-probe")
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string());
+    run_bounded(cmd, None, timeout).is_ok_and(|out| out.status.success())
 }
 
 impl Drop for TestNetns {

@@ -1,14 +1,16 @@
 //! The server under test.
 
 use std::fs::{self, File};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::http::http_get;
+use super::http::{HttpResponse, http_get};
 use super::net::free_port;
+use super::netns::{TestNetns, http_get_in, tcp_connects_in};
 use super::{
     LOOPBACK, SHUTDOWN_GRACE, STARTUP_TIMEOUT, scratch_dir, switchboard_bin, tail, wait_timeout,
 };
@@ -24,6 +26,9 @@ pub struct Server {
     pub dir: PathBuf,
     /// File receiving the process' stdout and stderr.
     pub log_path: PathBuf,
+    /// The network namespace it runs in ([`Server::start_in_netns`]), if any:
+    /// its addresses are only reachable from inside (see [`Server::http_get`]).
+    pub netns: Option<String>,
 }
 
 impl Server {
@@ -44,6 +49,29 @@ impl Server {
     /// `--data-dir`): endpoints can be provisioned there first, and a second server started
     /// there after the first stopped finds what the first stored.
     pub fn start_in(dir: PathBuf, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Server {
+        Server::launch(dir, None, extra_args, extra_env)
+    }
+
+    /// Like [`Server::start_in`], inside `netns` (`ip netns exec`), for
+    /// tests with peers that cannot use loopback (baresip): SIP on
+    /// `netns.server_ip:5060`, HTTP on `127.0.0.1:8080` of the namespace.
+    /// Use [`Server::http_get`] (or [`TestNetns::http_get`]) for HTTP and
+    /// [`TestNetns::udp_exchange`] for raw SIP.
+    pub fn start_in_netns(
+        netns: &TestNetns,
+        dir: PathBuf,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Server {
+        Server::launch(dir, Some(netns), extra_args, extra_env)
+    }
+
+    fn launch(
+        dir: PathBuf,
+        netns: Option<&TestNetns>,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Server {
         let data_dir = dir.join("data");
         fs::create_dir_all(&data_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
@@ -61,10 +89,22 @@ impl Server {
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone log file handle: {e}"));
 
-        let sip_addr = SocketAddr::from((LOOPBACK, free_port()));
-        let http_addr = SocketAddr::from((LOOPBACK, free_port()));
+        let (sip_addr, http_addr) = match netns {
+            // A fresh namespace: every port is free.
+            Some(ns) => (
+                ns.server_addr(5060),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            ),
+            None => (
+                SocketAddr::from((LOOPBACK, free_port())),
+                SocketAddr::from((LOOPBACK, free_port())),
+            ),
+        };
 
-        let mut cmd = Command::new(switchboard_bin());
+        let mut cmd = match netns {
+            Some(ns) => ns.command(switchboard_bin()),
+            None => Command::new(switchboard_bin()),
+        };
         cmd.arg("serve")
             .arg("--sip-listen")
             .arg(sip_addr.to_string())
@@ -99,6 +139,7 @@ impl Server {
             http_addr,
             dir,
             log_path,
+            netns: netns.map(|ns| ns.name().to_owned()),
         };
         server.wait_until_ready();
         server
@@ -114,7 +155,7 @@ impl Server {
             {
                 self.fail(&format!("switchboard exited during startup with {status}"));
             }
-            let last_error = match http_get(self.http_addr, "/health", Duration::from_secs(2)) {
+            let last_error = match self.http_get("/health", Duration::from_secs(2)) {
                 Ok(resp) if resp.status == 200 => break,
                 Ok(resp) => format!("GET /health answered {}", resp.status_line),
                 Err(e) => format!("GET /health failed: {e}"),
@@ -127,6 +168,15 @@ impl Server {
             thread::sleep(Duration::from_millis(100));
         }
         // Health is up; the SIP TCP listener must be too.
+        if let Some(netns) = &self.netns {
+            if !tcp_connects_in(netns, self.sip_addr, Duration::from_secs(5)) {
+                self.fail(&format!(
+                    "healthy, but SIP TCP listener {} (netns {netns}) refuses connections",
+                    self.sip_addr
+                ));
+            }
+            return;
+        }
         loop {
             match TcpStream::connect_timeout(&self.sip_addr, Duration::from_secs(1)) {
                 Ok(_) => return,
@@ -136,6 +186,15 @@ impl Server {
                 )),
                 Err(_) => thread::sleep(Duration::from_millis(100)),
             }
+        }
+    }
+
+    /// `GET path` on the HTTP listener, from inside the namespace when the
+    /// server runs in one.
+    pub fn http_get(&self, path: &str, timeout: Duration) -> io::Result<HttpResponse> {
+        match &self.netns {
+            Some(netns) => http_get_in(netns, self.http_addr, path, timeout),
+            None => http_get(self.http_addr, path, timeout),
         }
     }
 
