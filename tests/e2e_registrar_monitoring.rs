@@ -1,6 +1,8 @@
 //! End-to-end: the registrar watches its bindings — a phone that stops answering the qualify
 //! OPTIONS goes offline (`endpoint_offline`) and comes back (`endpoint_online`); a TCP phone
-//! whose connection closes goes offline at once, and its CRLF keep-alives are answered.
+//! whose connection closes goes offline at once, and its CRLF keep-alives are answered; a
+//! real softphone (baresip, in a network namespace) registers, answers qualify, and goes
+//! offline when it is killed.
 
 mod support;
 
@@ -11,13 +13,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::baresip::{Baresip, BaresipAccount};
 use support::digest_client::{
     Authorization, DigestAlgorithm, DigestClient, challenges_of, pick_challenge,
 };
+use support::netns::TestNetns;
 use support::registrar::{
     admin, metric, provision, registrations, server_dir, start, wait_for, wait_for_event,
 };
-use support::{SipMessage, new_branch, read_sip_message, unique_token};
+use support::{Server, SipMessage, new_branch, read_sip_message, unique_token};
 
 /// A 200 to an OPTIONS request (RFC 3261 §8.2.6: Via, From, To with a tag, Call-ID, CSeq).
 fn ok_to(request: &SipMessage) -> String {
@@ -258,5 +262,86 @@ fn a_tcp_phone_gets_keepalive_pongs_and_goes_offline_when_its_connection_closes(
     assert_eq!(
         registrations(&server, "iris")[0]["reachability"],
         "unreachable"
+    );
+}
+
+#[test]
+fn baresip_registers_answers_qualify_and_goes_offline_when_killed() {
+    let netns = TestNetns::create("reg-baresip");
+    let dir = server_dir("reg-baresip");
+    provision(&dir, &[("alice", "alice-secret", Some("agents"))]);
+    // baresip 1.0 gives up on a 401 that offers SHA-256 at all, so this registrar offers MD5
+    // only (see deploy/switchboard.example.toml).
+    let config = support::registrar::write_config(
+        &dir,
+        "[registrar]\ndigest_algorithms = [\"MD5\"]\nqualify_interval_secs = 1\n\
+         qualify_timeout_secs = 1\nqualify_failures = 2\n",
+    );
+    let server = Server::start_in_netns(&netns, dir.clone(), &["--config", &config], &[]);
+    let mut phone = Baresip::start(
+        &netns,
+        BaresipAccount::new("alice", "alice-secret", server.sip_addr),
+    );
+    let line = phone.wait_registered(Duration::from_secs(15));
+    assert!(line.contains("[1 binding]"), "{line}");
+
+    let bindings = registrations(&server, "alice");
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
+    assert!(
+        bindings[0]["user_agent"]
+            .as_str()
+            .is_some_and(|ua| ua.starts_with("baresip")),
+        "{bindings:?}"
+    );
+    assert_eq!(
+        bindings[0]["source"]
+            .as_str()
+            .map(|s| s.starts_with(&netns.peer_ip.to_string())),
+        Some(true)
+    );
+    wait_for(
+        &server,
+        Duration::from_secs(10),
+        "baresip answering qualify",
+        || {
+            (metric(&server, "sip_registrar_qualify_total{result=\"answered\"}").unwrap_or(0.0)
+                >= 1.0)
+                .then_some(())
+        },
+    );
+    wait_for(
+        &server,
+        Duration::from_secs(5),
+        "alice registered in endpoint list",
+        || {
+            let list = admin(&dir, &["endpoint", "list"]);
+            list.lines()
+                .any(|l| {
+                    l.starts_with("alice ") && l.contains(" registered ") && l.contains("baresip")
+                })
+                .then_some(())
+        },
+    );
+
+    // Killed: no unregister is sent; the qualifies go unanswered and it goes offline.
+    phone.kill();
+    let offline = wait_for_event(&server, "endpoint_offline", "alice");
+    assert_eq!(offline["cause"], "qualify");
+    assert_eq!(offline["to_state"], "unreachable");
+    assert!(
+        offline["detail"]["user_agent"]
+            .as_str()
+            .is_some_and(|ua| ua.starts_with("baresip"))
+    );
+    wait_for(
+        &server,
+        Duration::from_secs(5),
+        "alice unreachable in endpoint list",
+        || {
+            let list = admin(&dir, &["endpoint", "list"]);
+            list.lines()
+                .any(|l| l.starts_with("alice ") && l.contains(" unreachable "))
+                .then_some(())
+        },
     );
 }

@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::http::http_get;
 use super::{Server, scratch_dir, switchboard_bin};
 
 /// How long a helper waits for the server to report something.
@@ -72,7 +71,8 @@ pub fn start(dir: &Path, toml: &str) -> Server {
 
 /// `GET path` as JSON; the server must answer 200.
 pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
-    let resp = http_get(server.http_addr, path, Duration::from_secs(5))
+    let resp = server
+        .http_get(path, Duration::from_secs(5))
         .unwrap_or_else(|e| server.fail(&format!("GET {path} failed: {e}")));
     if resp.status != 200 {
         server.fail(&format!(
@@ -139,7 +139,7 @@ pub fn wait_for_event(server: &Server, kind: &str, aor: &str) -> serde_json::Val
 /// The value of the metric line starting with `series` (name and labels exactly as
 /// exposed), if present.
 pub fn metric(server: &Server, series: &str) -> Option<f64> {
-    let resp = http_get(server.http_addr, "/metrics", Duration::from_secs(5)).ok()?;
+    let resp = server.http_get("/metrics", Duration::from_secs(5)).ok()?;
     resp.rest.lines().find_map(|l| {
         l.strip_prefix(series)?
             .strip_prefix(' ')?
