@@ -26,6 +26,32 @@ const SIPP_USERS: [(&str, &str, Option<&str>); 3] = [
 /// SIPp 3.6.1 answers only the first challenge, and only MD5: offer MD5 first to it.
 const MD5_FIRST: &str = "[registrar]\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\n";
 
+/// A SIPp REGISTER scenario for the users of tests/sipp/register_users.csv: `calls` calls,
+/// bounded by `timeout`, with `extra` arguments; panics with SIPp's report unless every call
+/// succeeded (exit code 0).
+fn run_register_scenario(
+    server: &support::Server,
+    scenario: &str,
+    calls: u32,
+    timeout: Duration,
+    extra: &[&str],
+) {
+    let users = repo_root().join("tests/sipp/register_users.csv");
+    let mut sipp = Sipp::new(sipp_scenario(scenario))
+        .calls(calls)
+        .timeout(timeout)
+        .arg("-inf")
+        .arg(users.display().to_string())
+        // A failed call would otherwise end with a BYE nobody expects.
+        .arg("-default_behaviors")
+        .arg("all,-bye");
+    for a in extra {
+        sipp = sipp.arg(*a);
+    }
+    let outcome = sipp.run(server.sip_addr);
+    assert!(outcome.success(), "{scenario}: {}", outcome.report());
+}
+
 fn www_authenticate(msg: &SipMessage) -> Vec<String> {
     msg.header_all("WWW-Authenticate")
         .into_iter()
@@ -312,20 +338,9 @@ fn sipp_registers_unregisters_and_registers_two_contacts_with_md5() {
     let dir = server_dir("reg-sipp");
     provision(&dir, &SIPP_USERS);
     let server = start(&dir, MD5_FIRST);
-    let users = repo_root()
-        .join("tests/sipp/register_users.csv")
-        .display()
-        .to_string();
+    // One call per user, each must succeed.
     let run = |scenario: &str| {
-        let outcome = Sipp::new(sipp_scenario(scenario))
-            .calls(3)
-            .arg("-inf")
-            .arg(users.clone())
-            .arg("-default_behaviors")
-            .arg("all,-bye")
-            .run(server.sip_addr);
-        // Exit code 0: all 3 calls (one per user) succeeded.
-        assert!(outcome.success(), "{scenario}: {}", outcome.report());
+        run_register_scenario(&server, scenario, 3, Duration::from_secs(20), &[]);
     };
     run("register_auth.xml");
     for (user, _, _) in SIPP_USERS {
@@ -365,19 +380,13 @@ fn sipp_short_registrations_get_423_then_expire_on_time() {
         &dir,
         "[registrar]\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\nmin_expires = 3\ndefault_expires = 3\n",
     );
-    let users = repo_root()
-        .join("tests/sipp/register_users.csv")
-        .display()
-        .to_string();
-    let outcome = Sipp::new(sipp_scenario("register_expiry.xml"))
-        .calls(3)
-        .timeout(Duration::from_secs(60))
-        .arg("-inf")
-        .arg(users)
-        .arg("-default_behaviors")
-        .arg("all,-bye")
-        .run(server.sip_addr);
-    assert!(outcome.success(), "{}", outcome.report());
+    run_register_scenario(
+        &server,
+        "register_expiry.xml",
+        3,
+        Duration::from_secs(60),
+        &[],
+    );
     for (user, _, _) in SIPP_USERS {
         assert!(registrations(&server, user).is_empty());
         wait_for_event(&server, "registration_expired", user);
@@ -400,22 +409,14 @@ fn sipp_wrong_passwords_lead_to_the_lockout() {
         &dir,
         "[registrar]\ndigest_algorithms = [\"MD5\"]\n[registrar.lockout]\nmax_failures = 4\n",
     );
-    let users = repo_root()
-        .join("tests/sipp/register_users.csv")
-        .display()
-        .to_string();
-    let outcome = Sipp::new(sipp_scenario("register_wrong_password.xml"))
-        .calls(1)
-        .timeout(Duration::from_secs(30))
-        .arg("-inf")
-        .arg(users)
-        .arg("-set")
-        .arg("max_failures")
-        .arg("4")
-        .arg("-default_behaviors")
-        .arg("all,-bye")
-        .run(server.sip_addr);
-    assert!(outcome.success(), "{}", outcome.report());
+    // One call: the lockout is per source, and every call comes from the same one.
+    run_register_scenario(
+        &server,
+        "register_wrong_password.xml",
+        1,
+        Duration::from_secs(30),
+        &["-set", "max_failures", "4"],
+    );
     assert_eq!(metric(&server, "sip_registrar_lockouts_total"), Some(1.0));
 }
 

@@ -150,7 +150,7 @@ struct Inner {
 pub const SUPERVISED_ACTORS: [&str; 2] = ["transaction", "dialog"];
 
 /// Creates a metric and registers it with `registry`.
-fn register<M: Collector + Clone + 'static>(
+pub(crate) fn register<M: Collector + Clone + 'static>(
     registry: &Registry,
     metric: Result<M, prometheus::Error>,
 ) -> Result<M, MetricsError> {

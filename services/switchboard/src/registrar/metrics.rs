@@ -13,7 +13,7 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::metrics::MetricsError;
+use crate::metrics::{MetricsError, register};
 
 /// How a REGISTER or a binding ended up, as the `result` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,17 +102,6 @@ pub struct RegistrarMetrics {
     locked_sources: IntGauge,
     qualify: IntCounterVec,
     store_pending: IntGauge,
-}
-
-fn register<M: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
-    metric: Result<M, prometheus::Error>,
-) -> Result<M, MetricsError> {
-    let metric = metric.map_err(MetricsError::Register)?;
-    registry
-        .register(Box::new(metric.clone()))
-        .map_err(MetricsError::Register)?;
-    Ok(metric)
 }
 
 impl RegistrarMetrics {
