@@ -15,7 +15,9 @@
 #   KAMAILIO_CHILDREN Kamailio's UDP worker processes [2: the machine has two cores;
 #                     Kamailio's own default is 8]
 #   RUST_LOG          Switchboard's log level [info, its default]
-#   KEEP=1            keeps the scratch directory (server logs, SIPp statistics)
+#   KEEP=1            keeps the scratch directory (server logs, SIPp statistics); a full run
+#                     writes about 2 GB there (mostly Switchboard's data directories and info
+#                     logs), under TMPDIR [/tmp], removed at the end without KEEP=1
 #
 # One call is one registration: REGISTER -> 401 -> REGISTER with digest credentials (MD5,
 # qop=auth) -> 200 (bench/sipp/register_auth.xml), for the next of USERS users with random
