@@ -9,7 +9,7 @@
 //! | `sip_transactions_active` | gauge | `kind` ([`TransactionKind`]) |
 //! | `sip_transaction_timeouts_total` | counter | `kind` |
 //! | `sip_dialogs_active` | gauge | |
-//! | `sip_actor_failures_total` | counter | `actor` (`transaction`, `dialog`) |
+//! | `sip_actor_failures_total` | counter | `actor` (`transaction`, `dialog`, `registrar`) |
 //! | `sip_requests_received_total`, `sip_responses_sent_total`, `sip_stray_responses_total`, `sip_acks_absorbed_total`, `sip_unparseable_answered_total`, `sip_unparseable_dropped_total`, `sip_framing_errors_total`, `sip_keepalive_pings_total`, `sip_handler_panics_total` | counter | (read from [`SipCounters`] at scrape time) |
 //!
 //! Message labels: a request has its method and `status_class=""`; a response has the method
@@ -147,7 +147,7 @@ struct Inner {
 }
 
 /// The `actor` label values of `sip_actor_failures_total`.
-pub const SUPERVISED_ACTORS: [&str; 2] = ["transaction", "dialog"];
+pub const SUPERVISED_ACTORS: [&str; 3] = ["transaction", "dialog", "registrar"];
 
 /// Creates a metric and registers it with `registry`.
 pub(crate) fn register<M: Collector + Clone + 'static>(

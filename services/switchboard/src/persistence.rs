@@ -1,6 +1,11 @@
 //! The server's persistence: opens the store at start (migrating it, refusing a newer
-//! schema), seeds the demo set when asked, and persists every event of the [`EventBus`]
-//! through the store's batching writer.
+//! schema), seeds the demo set when asked, and persists the events of the [`EventBus`]
+//! through the store's batching writer: every event, except the routine Method and
+//! Transaction events of REGISTER and OPTIONS ([`is_persisted`]). Those come by the thousand
+//! per second from phones refreshing registrations and from qualify pings; they stay in the
+//! live log (`/api/v1/events`, the SSE stream), the bindings themselves are in the
+//! `registrations` table, and what the registrar decides (`endpoint_registered`,
+//! `endpoint_offline`, `auth_lockout`, …) is persisted.
 //!
 //! The bridge is one task that subscribes with [`EventBus::subscribe_since`]`(0)` (so the
 //! events published before it started are replayed from the ring buffer) and hands each
@@ -56,10 +61,27 @@ pub fn record_from_event(e: &Event, run: Id) -> Record {
     })
 }
 
-/// Hands `e` to the writer unless it was handed over already; returns the new last seq.
+/// Whether `e` goes to the database: not the routine Method and Transaction events
+/// (`request_received`, `created`, `state`, `retransmission`) of REGISTER and OPTIONS, which
+/// are registration and qualify traffic rather than calls (see the module documentation).
+pub fn is_persisted(e: &Event) -> bool {
+    let routine = matches!(e.layer, Layer::Method | Layer::Transaction)
+        && matches!(e.method.as_deref(), Some("REGISTER" | "OPTIONS"))
+        && matches!(
+            e.kind.as_deref(),
+            Some("request_received" | "created" | "state" | "retransmission")
+        );
+    !routine
+}
+
+/// Hands `e` to the writer unless it was handed over already (or is not persisted); returns
+/// the new last seq.
 async fn forward(writer: &WriterHandle, run: Id, e: &Arc<Event>, last: u64) -> u64 {
     if e.seq <= last {
         return last;
+    }
+    if !is_persisted(e) {
+        return e.seq;
     }
     if writer.submit(record_from_event(e, run)).await.is_err() {
         warn!(
@@ -235,5 +257,63 @@ mod tests {
         );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn event(layer: Layer, method: Option<&str>, kind: &str) -> Event {
+        Event {
+            seq: 1,
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            layer,
+            kind: Some(kind.to_owned()),
+            call_id: "c".to_owned(),
+            transaction: None,
+            dialog: None,
+            method: method.map(str::to_owned),
+            status: None,
+            from_state: None,
+            to_state: None,
+            cause: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn registration_and_qualify_traffic_stays_out_of_the_database_but_its_outcomes_do_not() {
+        for method in ["REGISTER", "OPTIONS"] {
+            for kind in ["request_received", "created", "state", "retransmission"] {
+                assert!(!is_persisted(&event(Layer::Method, Some(method), kind)));
+                assert!(!is_persisted(&event(
+                    Layer::Transaction,
+                    Some(method),
+                    kind
+                )));
+            }
+        }
+        for kind in [
+            "endpoint_registered",
+            "endpoint_offline",
+            "auth_lockout",
+            "child_failed",
+        ] {
+            assert!(is_persisted(&event(Layer::Method, Some("REGISTER"), kind)));
+            assert!(is_persisted(&event(Layer::Method, None, kind)));
+        }
+        for method in ["INVITE", "BYE", "CANCEL", "ACK"] {
+            assert!(is_persisted(&event(
+                Layer::Method,
+                Some(method),
+                "request_received"
+            )));
+            assert!(is_persisted(&event(
+                Layer::Transaction,
+                Some(method),
+                "state"
+            )));
+        }
+        assert!(is_persisted(&event(
+            Layer::Dialog,
+            Some("REGISTER"),
+            "state"
+        )));
     }
 }

@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tracing::info;
 
-use super::{Event, EventDraft};
+use super::{Event, EventDraft, Layer};
 
 /// How many recent events the ring buffer keeps unless configured otherwise.
 pub const DEFAULT_RING_CAPACITY: usize = 10_000;
@@ -259,23 +258,37 @@ impl fmt::Debug for EventBus {
     }
 }
 
-/// Emits one event as a tracing record.
+/// Emits event `$e` as a tracing record at `$level` (a constant, as `tracing` requires).
+macro_rules! log_event_at {
+    ($level:expr, $e:expr) => {{
+        let e = $e;
+        tracing::event!(
+            target: "switchboard::events",
+            $level,
+            seq = e.seq,
+            layer = e.layer.as_str(),
+            kind = e.kind.as_deref(),
+            call_id = %e.call_id,
+            transaction = e.transaction.as_deref(),
+            dialog = e.dialog.as_deref(),
+            method = e.method.as_deref(),
+            status = e.status,
+            from_state = e.from_state.as_deref(),
+            to_state = e.to_state.as_deref(),
+            cause = e.cause.as_deref(),
+            "event"
+        )
+    }};
+}
+
+/// Emits one event as a tracing record: Dialog and Call events at INFO (a call's story),
+/// the Method and Transaction events of every message at DEBUG, so the INFO log of a busy
+/// registrar is not one line per REGISTER and per transaction state.
 fn log_event(e: &Event) {
-    info!(
-        target: "switchboard::events",
-        seq = e.seq,
-        layer = e.layer.as_str(),
-        kind = e.kind.as_deref(),
-        call_id = %e.call_id,
-        transaction = e.transaction.as_deref(),
-        dialog = e.dialog.as_deref(),
-        method = e.method.as_deref(),
-        status = e.status,
-        from_state = e.from_state.as_deref(),
-        to_state = e.to_state.as_deref(),
-        cause = e.cause.as_deref(),
-        "event"
-    );
+    match e.layer {
+        Layer::Dialog | Layer::Call => log_event_at!(tracing::Level::INFO, e),
+        Layer::Method | Layer::Transaction => log_event_at!(tracing::Level::DEBUG, e),
+    }
 }
 
 /// A stream of [`Delivery`]s from an [`EventBus`]: first any replay, then live events.
