@@ -1,0 +1,14 @@
+//! Switchboard's media plane cores: plain Rust with no sockets, clock or runtime.
+//!
+//! - [`sdp`]: SDP (RFC 4566) parsing and building, and the RFC 3264 offer/answer negotiation.
+//! - [`codec`]: G.711 μ-law and A-law, and PCMU ↔ PCMA transcoding.
+//! - [`jitter`]: the jitter buffer of the legs Switchboard terminates.
+//! - [`dtmf`]: DTMF as RFC 4733 telephone-events, SIP INFO bodies and in-band tones.
+//!
+//! The actor shells (RTP sockets, pacing timers) live in the `switchboard` crate; every core
+//! here takes its input and, where time matters, `now`, and returns what to do.
+
+pub mod codec;
+pub mod dtmf;
+pub mod jitter;
+pub mod sdp;
