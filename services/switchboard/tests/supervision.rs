@@ -25,18 +25,21 @@ async fn a_panicking_transaction_is_recorded_and_every_other_transaction_and_dia
     assert_eq!(tag, to_tag(&ringing));
     peer.send(&peer.request_in("ACK", "sup-call", "sup-call-ack", &tag, 1, NO_BODY))
         .await;
-    // Three non-INVITE server transactions in Completed.
+    // Two non-INVITE server transactions in Completed.
     let options_b = peer.request("OPTIONS", "sup-b", "sup-b", NO_BODY);
     peer.send(&options_b).await;
     let first_b = peer.expect(200, "OPTIONS").await;
     let bye_c = peer.request_in("BYE", "sup-c", "sup-c", "made-up", 1, NO_BODY);
     peer.send(&bye_c).await;
     let first_c = peer.expect(481, "BYE").await;
-    let options_d = peer.request("OPTIONS", "sup-d", "sup-d", NO_BODY);
-    peer.send(&options_d).await;
-    peer.expect(200, "OPTIONS").await;
-
-    // The victim: OPTIONS D's transaction.
+    // The victim: the INVITE transaction of a second echo call, in Accepted. (A non-INVITE
+    // server transaction over UDP that has answered is kept by the layer as data until timer
+    // J, not as an actor, so it cannot be the victim.)
+    peer.send(&peer.invite("sup-d")).await;
+    peer.expect(180, "INVITE").await;
+    let ok_d = peer.expect(200, "INVITE").await;
+    peer.send(&peer.request_in("ACK", "sup-d", "sup-d-ack", &to_tag(&ok_d), 1, NO_BODY))
+        .await;
     let live = stack
         .sip
         .stack()
@@ -48,7 +51,7 @@ async fn a_panicking_transaction_is_recorded_and_every_other_transaction_and_dia
     let victim = live
         .iter()
         .find(|t| t.call_id == "sup-d")
-        .expect("OPTIONS D's transaction is live")
+        .expect("call D's INVITE transaction is live")
         .key
         .clone();
     let injected = stack

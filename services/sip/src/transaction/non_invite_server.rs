@@ -62,6 +62,12 @@ impl NonInviteServerTransaction {
         &self.request
     }
 
+    /// The last response sent (the final one once Completed): what a retransmitted request
+    /// gets again.
+    pub fn last_response(&self) -> Option<&Response> {
+        self.last_response.as_ref()
+    }
+
     /// A response from the core: sent in Trying and Proceeding; refused with
     /// [`TransactionError::ResponseNotAllowed`] after the final response.
     pub fn send_response(

@@ -15,16 +15,17 @@ use sip::{Method, Request, Response, SipMessage};
 use tracing::{Span, debug, info_span, warn};
 
 use super::TransactionLayer;
+use super::lingering::Lingering;
 use super::machine::Machine;
 use super::messages::{
-    CancelInvite, MatchedRequest, MatchedResponse, RegisterAlias, Respond, ResponseNotice, TxEnded,
-    TxEvent, TxEventKind,
+    CancelInvite, Linger, MatchedRequest, MatchedResponse, RegisterAlias, Release, Respond,
+    ResponseNotice, TxEnded, TxEvent, TxEventKind,
 };
 use crate::events::{EventDraft, Layer};
 use crate::metrics::{Direction, TransactionKind};
 use crate::stack::Services;
 use crate::supervision::{ChildFailed, ChildKind, InjectPanic, guard};
-use crate::transport::Flow;
+use crate::transport::{Flow, TransportKind};
 use crate::ua_core::{new_tag, response_to};
 
 /// Everything a transaction actor starts with.
@@ -67,6 +68,8 @@ pub struct TransactionActor {
     provisional_tag: Option<String>,
     counted_retransmissions: u32,
     ended: bool,
+    /// Handed over to the layer's lingering table; waiting for [`Release`].
+    handed_over: bool,
 }
 
 impl TransactionActor {
@@ -105,6 +108,7 @@ impl TransactionActor {
             provisional_tag: None,
             counted_retransmissions: 0,
             ended: false,
+            handed_over: false,
         }
     }
 
@@ -159,7 +163,44 @@ impl TransactionActor {
         self.cause = None;
         if !self.ended {
             self.rearm(ctx);
+            self.hand_over_if_lingering();
         }
+    }
+
+    /// A non-INVITE server transaction over UDP that sent its final response only answers
+    /// retransmissions until timer J: the layer keeps that as data (see `lingering`), so
+    /// this actor hands over and stops once the layer has it ([`Release`]).
+    fn hand_over_if_lingering(&mut self) {
+        if self.handed_over
+            || self.flow.transport != TransportKind::Udp
+            || self.machine.state() != TransactionState::Completed
+        {
+            return;
+        }
+        let Machine::NonInviteServer(tx) = &self.machine else {
+            return;
+        };
+        let (Some(response), Some(deadline)) = (
+            tx.last_response().cloned(),
+            self.timer.as_ref().map(|(at, _)| *at),
+        ) else {
+            return;
+        };
+        self.handed_over = true;
+        self.layer.do_send(Linger {
+            key: self.key.clone(),
+            child: self.child,
+            entry: Lingering {
+                status: response.status,
+                response: response.to_bytes(),
+                destination: self.destination,
+                flow: self.flow,
+                deadline,
+                call_id: self.call_id.clone(),
+                method: self.method.clone(),
+                kind: self.kind,
+            },
+        });
     }
 
     /// Carries out every action the machine queued. Within each batch the state changes are
@@ -454,6 +495,19 @@ impl Handler<CancelInvite> for TransactionActor {
 
     fn handle(&mut self, msg: CancelInvite, ctx: &mut Self::Context) {
         self.guarded(ctx, |a, ctx| a.on_cancel(msg, ctx));
+    }
+}
+
+impl Handler<Release> for TransactionActor {
+    type Result = ();
+
+    /// The layer holds the lingering transaction now: stop quietly (the layer ends it).
+    fn handle(&mut self, _: Release, ctx: &mut Self::Context) {
+        self.ended = true;
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        ctx.stop();
     }
 }
 

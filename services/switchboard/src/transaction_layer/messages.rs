@@ -165,3 +165,20 @@ pub(crate) struct CancelInvite {
     pub(crate) cancel: Request,
     pub(crate) cancel_tx: Addr<TransactionActor>,
 }
+
+/// A non-INVITE server transaction over UDP reached Completed (transaction actor →
+/// `TransactionLayer`): the layer keeps it as a [`super::lingering::Lingering`] entry until
+/// timer J and answers the actor with [`Release`].
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Linger {
+    pub(crate) key: TransactionKey,
+    pub(crate) child: u64,
+    pub(crate) entry: super::lingering::Lingering,
+}
+
+/// The layer has taken over the lingering transaction (→ transaction actor): stop without
+/// ending the transaction.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Release;

@@ -16,6 +16,9 @@
 //!   CANCEL gets 481;
 //! - any other new request gets an INVITE or non-INVITE server transaction whose deliveries
 //!   go to the user agent (no To tag) or to the dialog layer (a To tag);
+//! - a request matching a lingering transaction (a non-INVITE server transaction over UDP
+//!   that sent its final response: its actor handed it over as data until timer J, see
+//!   `lingering`) gets that response again;
 //! - a response matching a live client transaction goes to it; one matching none is a stray,
 //!   handed to the dialog layer (a 2xx retransmitted after its transaction ended is the
 //!   dialog's to acknowledge).
@@ -26,6 +29,7 @@
 //! key. Other transactions are not affected.
 
 mod actor;
+mod lingering;
 mod machine;
 mod messages;
 
@@ -35,7 +39,7 @@ use std::time::Instant;
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient};
 use sip::transaction::{
     InviteClientTransaction, InviteServerTransaction, NonInviteClientTransaction,
-    NonInviteServerTransaction, TransactionConfig, TransactionKey,
+    NonInviteServerTransaction, TransactionConfig, TransactionKey, TransactionState,
 };
 use sip::{Method, Request, Response, SipMessage};
 use tracing::{debug, error, warn};
@@ -47,8 +51,11 @@ pub use messages::{
 };
 
 use actor::TxSetup;
+use lingering::{Lingering, LingeringTable};
 use machine::Machine;
-use messages::{CancelInvite, MatchedRequest, MatchedResponse, RegisterAlias, TxEnded};
+use messages::{
+    CancelInvite, Linger, MatchedRequest, MatchedResponse, RegisterAlias, Release, TxEnded,
+};
 
 use crate::dialog_layer::{DialogSupervisor, StrayResponse, UnmatchedAck};
 use crate::events::{EventDraft, Layer};
@@ -86,8 +93,13 @@ pub struct TransactionLayer {
     children: HashMap<TransactionKey, Child>,
     /// ACK keys of RFC 2543 INVITE transactions answered with a To tag.
     aliases: HashMap<TransactionKey, TransactionKey>,
+    /// Non-INVITE server transactions over UDP in Completed, kept as data until timer J.
+    lingering: LingeringTable,
     next_child: u64,
 }
+
+/// How often lingering transactions are checked for timer J.
+const LINGER_SWEEP: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl TransactionLayer {
     /// A layer with these timer values.
@@ -98,6 +110,7 @@ impl TransactionLayer {
             routes,
             children: HashMap::new(),
             aliases: HashMap::new(),
+            lingering: LingeringTable::default(),
             next_child: 1,
         }
     }
@@ -228,6 +241,10 @@ impl TransactionLayer {
             tx.do_send(MatchedRequest(request));
             return;
         }
+        if request.method != Method::Ack && self.lingering.get(&key).is_some() {
+            self.answer_from_lingering(&key);
+            return;
+        }
         match request.method {
             Method::Ack => self.on_unmatched_ack(request, flow),
             Method::Cancel => self.on_cancel(request, flow, ctx),
@@ -236,6 +253,61 @@ impl TransactionLayer {
                 self.start_server(request, flow, Some(tu), ctx);
             }
         }
+    }
+
+    /// A retransmitted request of a lingering transaction: its final response again, counted
+    /// and published as the transaction actor would (RFC 3261 §17.2.2).
+    fn answer_from_lingering(&self, key: &TransactionKey) {
+        let Some(entry) = self.lingering.get(key) else {
+            return;
+        };
+        debug!(call_id = %entry.call_id, key = %key, status = entry.status, "retransmitted request: final response sent again");
+        if let Some(m) = &self.services.metrics {
+            m.retransmission(crate::metrics::Direction::In);
+            m.retransmission(crate::metrics::Direction::Out);
+            m.message_out(&entry.method, Some(entry.status));
+        }
+        crate::stats::SipCounters::bump(&self.services.counters.responses_sent);
+        for direction in ["in", "out"] {
+            self.services.publish(
+                EventDraft::new(Layer::Transaction, &entry.call_id)
+                    .kind("retransmission")
+                    .transaction(key.to_string())
+                    .method(entry.method.as_str())
+                    .status(entry.status)
+                    .detail(serde_json::json!({
+                        "direction": direction,
+                        "total": 1,
+                        "kind": entry.kind.as_str(),
+                    })),
+            );
+        }
+        self.services
+            .registry
+            .send_on(&entry.flow, entry.destination, entry.response.clone());
+    }
+
+    /// Ends the lingering transactions whose timer J fired: Completed → Terminated.
+    fn sweep_lingering(&mut self) {
+        for (key, entry) in self.lingering.expire(Instant::now()) {
+            self.end_lingering(&key, &entry);
+        }
+    }
+
+    fn end_lingering(&self, key: &TransactionKey, entry: &Lingering) {
+        if let Some(m) = &self.services.metrics {
+            m.transaction_ended(entry.kind);
+        }
+        let mut draft = EventDraft::new(Layer::Transaction, &entry.call_id)
+            .kind("state")
+            .transaction(key.to_string())
+            .method(entry.method.as_str())
+            .status(entry.status)
+            .cause("timer");
+        draft.from_state = Some(TransactionState::Completed.as_str().to_owned());
+        draft.to_state = Some(TransactionState::Terminated.as_str().to_owned());
+        draft.detail = Some(serde_json::json!({ "kind": entry.kind.as_str() }));
+        self.services.publish(draft);
     }
 
     /// The transaction user of a new request: the dialog layer when To has a tag (the
@@ -322,6 +394,32 @@ impl TransactionLayer {
 
 impl Actor for TransactionLayer {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(LINGER_SWEEP, |layer, _| layer.sweep_lingering());
+    }
+}
+
+impl Handler<Linger> for TransactionLayer {
+    type Result = ();
+
+    /// Takes over a Completed non-INVITE server transaction (if it is still the one filed
+    /// under its key) and releases its actor.
+    fn handle(&mut self, msg: Linger, _ctx: &mut Self::Context) {
+        if self
+            .children
+            .get(&msg.key)
+            .is_none_or(|c| c.id != msg.child)
+        {
+            return;
+        }
+        let Some(child) = self.children.remove(&msg.key) else {
+            return;
+        };
+        self.aliases.retain(|_, target| *target != msg.key);
+        self.lingering.insert(msg.key, msg.entry);
+        child.addr.do_send(Release);
+    }
 }
 
 impl Handler<Incoming> for TransactionLayer {
@@ -408,14 +506,20 @@ impl Handler<ListTransactions> for TransactionLayer {
     type Result = Vec<TransactionInfo>;
 
     fn handle(&mut self, _: ListTransactions, _ctx: &mut Self::Context) -> Vec<TransactionInfo> {
-        self.children
+        let live = self
+            .children
             .iter()
             .filter(|(_, c)| c.addr.connected())
             .map(|(key, c)| TransactionInfo {
                 key: key.clone(),
                 kind: c.kind,
                 call_id: c.call_id.clone(),
-            })
-            .collect()
+            });
+        let lingering = self.lingering.iter().map(|(key, e)| TransactionInfo {
+            key: key.clone(),
+            kind: e.kind,
+            call_id: e.call_id.clone(),
+        });
+        live.chain(lingering).collect()
     }
 }
