@@ -7,6 +7,11 @@ use switchboard::cli::{Cli, Command};
 use switchboard::config::Settings;
 use switchboard::{admin, logging, server};
 
+/// mimalloc instead of the system allocator: SIP handling allocates and frees many small
+/// objects per message (see docs/PERFORMANCE.md, "Registrar").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
