@@ -5,6 +5,7 @@
 //!   ([`schema`]); it refuses a database migrated by a newer Switchboard.
 //! * Repositories for the admin surface: [`endpoints`], [`agents`], [`queues`], [`ivr`]; every
 //!   change writes an [`audit`] row in the same transaction.
+//! * [`recordings`]: finished call recordings (path, length, size, SHA-256), by call.
 //! * [`registrations`]: the registrar's bindings, written in batches, loaded after a restart,
 //!   and each endpoint's registration status.
 //! * [`writer`]: the batching writer for call events and CDRs, off the hot path, with a
@@ -34,6 +35,7 @@ mod ha1;
 mod id;
 pub mod ivr;
 pub mod queues;
+pub mod recordings;
 pub mod registrations;
 pub mod schema;
 pub mod validate;
