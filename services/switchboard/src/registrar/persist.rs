@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
 use registrar::UnixTime;
 use registrar::location::{
     Binding, BindingFlow, BindingKey, FlowTransport, QualifyState, Reachability,
 };
 use store::registrations::{RegistrationChange, RegistrationRecord};
 use time::OffsetDateTime;
+use tracing::{debug, warn};
 
 /// A wall-clock time as the store keeps it.
 pub fn to_datetime(t: UnixTime) -> OffsetDateTime {
@@ -129,6 +131,34 @@ pub async fn setup_from_store(
         restored,
         nonce_secret: rand::random(),
     })
+}
+
+impl super::RegistrarActor {
+    /// Writes the queued changes, one batch at a time.
+    pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.persist.is_empty() {
+            return;
+        }
+        let Some(store) = self.store.clone() else {
+            // Without a store there is nowhere to keep bindings across restarts.
+            let _ = self.persist.take();
+            return;
+        };
+        let batch = self.persist.take();
+        self.flushing = true;
+        let changes: Vec<_> = batch.iter().map(|(_, c)| c.clone()).collect();
+        let write = async move { store.apply_registration_changes(&changes).await };
+        ctx.spawn(write.into_actor(self).map(move |result, act, _| {
+            act.flushing = false;
+            match result {
+                Ok(report) => debug!(?report, "binding changes written"),
+                Err(e) => {
+                    warn!(error = %e, pending = batch.len(), "cannot write binding changes; kept for the next attempt");
+                    act.persist.put_back(batch);
+                }
+            }
+        }));
+    }
 }
 
 /// Binding changes waiting to be written, latest per binding.
