@@ -4,6 +4,7 @@
 //! - [`codec`]: G.711 μ-law and A-law, and PCMU ↔ PCMA transcoding.
 //! - [`jitter`]: the jitter buffer of the legs Switchboard terminates.
 //! - [`dtmf`]: DTMF as RFC 4733 telephone-events, SIP INFO bodies and in-band tones.
+//! - [`relay`]: the RTP relay of a call's two legs: latching, transcoding, DTMF, timeouts, stats.
 //!
 //! The actor shells (RTP sockets, pacing timers) live in the `switchboard` crate; every core
 //! here takes its input and, where time matters, `now`, and returns what to do.
@@ -11,4 +12,5 @@
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+pub mod relay;
 pub mod sdp;

@@ -1,0 +1,355 @@
+//! The RTP relay core (sans-IO): one [`RelaySession`] per call anchors its media between leg
+//! A (the caller) and leg B (the callee).
+//!
+//! The caller owns the sockets (an RTP and an RTCP port per leg), feeds each datagram with
+//! [`RelaySession::on_rtp`] or [`RelaySession::on_rtcp`] and the current time, calls
+//! [`RelaySession::poll`] at [`RelaySession::next_deadline`], and carries out the returned
+//! [`RelayAction`]s. Nothing here reads a clock or touches a socket.
+//!
+//! What a relayed packet keeps and changes:
+//! - SSRC, sequence number, timestamp, marker, CSRCs, extensions and padding are the
+//!   sender's, byte for byte, so end-to-end RTCP reports and the receiver's jitter buffer stay
+//!   true.
+//! - The payload type becomes the other leg's: its audio PT, or its telephone-event PT
+//!   (dynamic PTs differ between legs). When one leg is PCMU and the other PCMA the payload
+//!   is transcoded through the G.711 tables ([`crate::codec`]); other codec mismatches are
+//!   dropped and counted, since the relay does not decode them.
+//! - Telephone-events are also fed to the sending leg's [`TelephoneEventReceiver`], so each
+//!   key press is reported once as [`RelayAction::Dtmf`] while the packets flow on.
+//!
+//! ## Symmetric RTP latching (RFC 4961 style)
+//!
+//! Phones behind NAT put their private address in SDP; the only address that reaches them is
+//! the one their packets come from. So media for a leg is sent to its *latched* source once
+//! there is one, and to the SDP address until then. The rule:
+//! 1. A leg latches to a source after [`RelayConfig::latch_packets`] valid RTP packets in a
+//!    row from it (no packet from another source between them, none more than
+//!    [`RelayConfig::relatch_after`] after the one before). Until the first latch every
+//!    valid packet is relayed, so audio starts at once.
+//! 2. Once latched, packets from any other source are counted as `foreign` and not relayed.
+//! 3. A new source re-latches the leg only when the latched source has been silent for
+//!    [`RelayConfig::relatch_after`] *and* the new one has sent `latch_packets` packets in a
+//!    row. That follows a NAT rebinding or a phone that changed address, while one stray or
+//!    spoofed packet (or a short burst during a live stream) cannot hijack the call's media.
+//! 4. A re-INVITE with a different SDP address forgets the latches: the peer says it moved.
+//!
+//! RTCP latches separately to the source of RTCP packets on the latched RTP host; RTCP goes
+//! to that source, else to the SDP RTCP address (`a=rtcp` or RTP port + 1).
+//!
+//! ## Hold and timeouts
+//!
+//! A leg whose direction does not let Switchboard send (`recvonly`, `inactive`, or a
+//! `c=0.0.0.0` hold) is not sent to; what would have gone there is counted as `dropped` on
+//! the sending leg. A leg whose peer should be sending and has sent no RTP for
+//! [`RelayConfig::no_rtp_timeout`] gives one [`RelayAction::MediaTimeout`]; the timer is not
+//! armed while the peer is on hold (`sendonly` from Switchboard's side, `inactive`, zero
+//! address) and restarts with each packet and each [`RelaySession::update_leg`].
+
+mod leg;
+mod packet;
+mod stats;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::dtmf::{DtmfEvent, ReceiverConfig};
+
+pub use leg::{LegConfig, LegId};
+pub use packet::PacketError;
+pub use stats::LegStats;
+
+use leg::{Leg, SourceVerdict};
+use packet::{check_rtcp, parse_rtp};
+use stats::clock_units;
+
+/// Relay settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// No RTP from a leg that should be sending for this long is a media timeout.
+    pub no_rtp_timeout: Duration,
+    /// Packets in a row from one source that latch a leg to it.
+    pub latch_packets: u32,
+    /// How long the latched source must be silent before another may take its place.
+    pub relatch_after: Duration,
+    /// The DTMF receivers' settings.
+    pub dtmf: ReceiverConfig,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            no_rtp_timeout: Duration::from_secs(30),
+            // Three 20 ms packets: 60 ms of a steady sender, more than a stray datagram.
+            latch_packets: 3,
+            // Well past any jitter burst: the old path is gone, not merely late. Shorter
+            // recovers a rebound NAT sooner; longer shrinks the window a spoofer can use
+            // while a silence-suppressing phone pauses.
+            relatch_after: Duration::from_secs(2),
+            dtmf: ReceiverConfig::default(),
+        }
+    }
+}
+
+/// What the caller should do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayAction {
+    /// Send an RTP datagram from `from_leg`'s RTP socket (the port in that leg's SDP, the one
+    /// its peer expects media from) to `to`.
+    SendRtp {
+        /// The leg whose socket sends: the leg being sent to.
+        from_leg: LegId,
+        /// The peer's address.
+        to: SocketAddr,
+        /// The datagram.
+        bytes: Vec<u8>,
+    },
+    /// Send an RTCP datagram from `from_leg`'s RTCP socket to `to`.
+    SendRtcp {
+        /// The leg whose socket sends: the leg being sent to.
+        from_leg: LegId,
+        /// The peer's RTCP address.
+        to: SocketAddr,
+        /// The datagram, unchanged.
+        bytes: Vec<u8>,
+    },
+    /// A key press received as telephone-events on `leg`.
+    Dtmf {
+        /// The leg whose peer pressed the key.
+        leg: LegId,
+        /// The finished key press.
+        event: DtmfEvent,
+    },
+    /// `leg` latched to a new RTP source (for the call's log).
+    Latched {
+        /// The leg.
+        leg: LegId,
+        /// The source now sent to.
+        addr: SocketAddr,
+    },
+    /// `leg` has sent no RTP for the configured timeout (reported once per silence).
+    MediaTimeout {
+        /// The silent leg.
+        leg: LegId,
+    },
+}
+
+/// The relay of one call's audio stream between two legs.
+#[derive(Debug, Clone)]
+pub struct RelaySession {
+    config: RelayConfig,
+    legs: [Leg; 2],
+    /// The origin of arrival times in RTP clock units (jitter needs only differences).
+    epoch: Instant,
+}
+
+impl RelaySession {
+    /// A session relaying between `a` and `b`, started at `now`.
+    pub fn new(config: RelayConfig, a: LegConfig, b: LegConfig, now: Instant) -> RelaySession {
+        RelaySession {
+            config,
+            legs: [Leg::new(a, config.dtmf, now), Leg::new(b, config.dtmf, now)],
+            epoch: now,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// The negotiated description of `leg`.
+    pub fn leg_config(&self, leg: LegId) -> &LegConfig {
+        &self.legs[leg.index()].config
+    }
+
+    /// The counters of `leg`.
+    pub fn stats(&self, leg: LegId) -> LegStats {
+        self.legs[leg.index()].snapshot()
+    }
+
+    /// Replaces `leg`'s negotiated description after a re-INVITE (hold, resume, new address
+    /// or codec), keeping its counters; the no-RTP timer restarts.
+    pub fn update_leg(&mut self, leg: LegId, config: LegConfig, now: Instant) {
+        self.legs[leg.index()].update(config, now);
+    }
+
+    /// Takes an RTP datagram received on `leg`'s RTP socket from `source`.
+    pub fn on_rtp(
+        &mut self,
+        leg: LegId,
+        source: SocketAddr,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Vec<RelayAction> {
+        let mut actions = Vec::new();
+        let Ok(view) = parse_rtp(bytes) else {
+            self.legs[leg.index()].stats.malformed += 1;
+            return actions;
+        };
+        let config = self.config;
+        let epoch = self.epoch;
+        let (from, to) = self.pair_mut(leg);
+        match from.check_source(source, now, &config) {
+            SourceVerdict::Foreign => {
+                from.stats.foreign += 1;
+                return actions;
+            }
+            SourceVerdict::Latched => actions.push(RelayAction::Latched { leg, addr: source }),
+            SourceVerdict::Accept => {}
+        }
+        from.stats.packets_in += 1;
+        from.stats.bytes_in += bytes.len() as u64;
+        from.stats.last_packet = Some(now);
+        from.last_activity = now;
+        from.timeout_reported = false;
+
+        let header = &view.header;
+        if from
+            .reception
+            .on_packet(header.ssrc, header.sequence_number)
+        {
+            // A new SSRC is a new timestamp space for telephone-events.
+            from.dtmf.reset();
+        }
+
+        let pt = header.payload_type;
+        let mut out_pt = pt;
+        let mut transcode = None;
+        if from.config.telephone_event == Some(pt) {
+            let payload = bytes.get(view.payload.clone()).unwrap_or_default();
+            if let Ok(events) = from.dtmf.on_packet(
+                header.timestamp,
+                header.sequence_number,
+                header.marker,
+                payload,
+                now,
+            ) {
+                actions.extend(
+                    events
+                        .into_iter()
+                        .map(|event| RelayAction::Dtmf { leg, event }),
+                );
+            }
+            match to.config.telephone_event {
+                Some(other) => out_pt = other,
+                None => {
+                    from.stats.dropped += 1;
+                    return actions;
+                }
+            }
+        } else if pt == from.config.payload_type {
+            let elapsed = now.saturating_duration_since(epoch);
+            let arrival = clock_units(elapsed, from.config.codec.clock_rate);
+            from.reception.on_audio(header.timestamp, arrival);
+            if !from.config.codec.matches(&to.config.codec) {
+                match (from.config.law(), to.config.law()) {
+                    (Some(a), Some(b)) => transcode = Some((a, b)),
+                    _ => {
+                        from.stats.dropped += 1;
+                        return actions;
+                    }
+                }
+            }
+            out_pt = to.config.payload_type;
+        }
+        // Anything else (comfort noise, a codec the peers agreed on outside the answer) is
+        // relayed as it is: the relay only rewrites what it understands.
+
+        let Some(dest) = to.rtp_destination() else {
+            from.stats.dropped += 1;
+            return actions;
+        };
+        let mut out = bytes.to_vec();
+        if let Some(b1) = out.get_mut(1) {
+            *b1 = (*b1 & 0x80) | (out_pt & 0x7F);
+        }
+        if let Some((law_in, law_out)) = transcode {
+            let range = view.payload.clone();
+            let (Some(input), Some(output)) = (bytes.get(range.clone()), out.get_mut(range)) else {
+                from.stats.dropped += 1;
+                return actions;
+            };
+            if law_in.transcode(law_out, input, output).is_err() {
+                from.stats.dropped += 1;
+                return actions;
+            }
+        }
+        to.stats.packets_out += 1;
+        to.stats.bytes_out += out.len() as u64;
+        actions.push(RelayAction::SendRtp {
+            from_leg: leg.other(),
+            to: dest,
+            bytes: out,
+        });
+        actions
+    }
+
+    /// Takes an RTCP datagram received on `leg`'s RTCP socket from `source`; it is relayed
+    /// unchanged to the other leg.
+    pub fn on_rtcp(
+        &mut self,
+        leg: LegId,
+        source: SocketAddr,
+        bytes: &[u8],
+        _now: Instant,
+    ) -> Vec<RelayAction> {
+        let (from, to) = self.pair_mut(leg);
+        if check_rtcp(bytes).is_err() {
+            from.stats.malformed += 1;
+            return Vec::new();
+        }
+        if !from.check_rtcp_source(source) {
+            from.stats.foreign += 1;
+            return Vec::new();
+        }
+        from.stats.rtcp_in += 1;
+        let Some(dest) = to.rtcp_destination() else {
+            from.stats.dropped += 1;
+            return Vec::new();
+        };
+        to.stats.rtcp_out += 1;
+        vec![RelayAction::SendRtcp {
+            from_leg: leg.other(),
+            to: dest,
+            bytes: bytes.to_vec(),
+        }]
+    }
+
+    /// Fires what is due at `now`: media timeouts and DTMF events whose end packets were lost.
+    pub fn poll(&mut self, now: Instant) -> Vec<RelayAction> {
+        let mut actions = Vec::new();
+        let timeout = self.config.no_rtp_timeout;
+        for (leg, state) in [LegId::A, LegId::B].into_iter().zip(self.legs.iter_mut()) {
+            if let Some(event) = state.dtmf.poll(now) {
+                actions.push(RelayAction::Dtmf { leg, event });
+            }
+            if state.timeout_deadline(timeout).is_some_and(|d| now >= d) {
+                state.timeout_reported = true;
+                actions.push(RelayAction::MediaTimeout { leg });
+            }
+        }
+        actions
+    }
+
+    /// When [`poll`](Self::poll) should next be called, if anything is pending.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timeout = self.config.no_rtp_timeout;
+        self.legs
+            .iter()
+            .flat_map(|leg| [leg.dtmf.next_deadline(), leg.timeout_deadline(timeout)])
+            .flatten()
+            .min()
+    }
+
+    /// The leg a packet came in on and the leg it goes to, both mutable.
+    fn pair_mut(&mut self, leg: LegId) -> (&mut Leg, &mut Leg) {
+        let [a, b] = &mut self.legs;
+        match leg {
+            LegId::A => (a, b),
+            LegId::B => (b, a),
+        }
+    }
+}
