@@ -5,6 +5,7 @@
 //! - [`jitter`]: the jitter buffer of the legs Switchboard terminates.
 //! - [`dtmf`]: DTMF as RFC 4733 telephone-events, SIP INFO bodies and in-band tones.
 //! - [`prompt`]: WAV prompts (converted to 8 kHz mono) played into a leg as paced G.711 RTP.
+//! - [`recording`]: call recording to 8 kHz WAV (stereo or mixed), legs aligned on one timeline.
 //! - [`relay`]: the RTP relay of a call's two legs: latching, transcoding, DTMF, timeouts, stats.
 //!
 //! The actor shells (RTP sockets, pacing timers) live in the `switchboard` crate; every core
@@ -14,5 +15,6 @@ pub mod codec;
 pub mod dtmf;
 pub mod jitter;
 pub mod prompt;
+pub mod recording;
 pub mod relay;
 pub mod sdp;
