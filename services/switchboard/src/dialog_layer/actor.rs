@@ -5,7 +5,8 @@
 //! retransmissions), [`Abort`], and its one timer (2xx retransmission, T1 doubling to T2;
 //! after 64*T1 without ACK a BYE through a non-INVITE client transaction and the end of the
 //! dialog, RFC 3261 §13.3.1.4). Each runs under [`guard`]; state changes go to the event log
-//! (layer Dialog). The actor stops when the dialog is terminated.
+//! (layer Dialog). An INFO carrying a DTMF digit is answered 200 and reported as a Call-layer
+//! `dtmf` event (see `info`). The actor stops when the dialog is terminated.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use sip::dialog::{Cause, Dialog, DialogAction, DialogState, RequestVerdict, Stat
 use sip::{Header, Host, Method, Request, Response, SipMessage, Transport, Via, Warning};
 use tracing::{Span, debug, info, info_span, warn};
 
+use super::info::{self, InfoOutcome};
 use super::{Abort, DialogEnded, DialogSupervisor, InDialog};
 use crate::events::{EventDraft, Layer};
 use crate::metrics::Direction;
@@ -325,6 +327,7 @@ impl DialogActor {
     fn answer(&self, request: &Request) -> Response {
         match request.method {
             Method::Options => self.core.options_ok(request),
+            Method::Info => self.answer_info(request),
             // Media changes arrive with the media issue; until then the session stays as is.
             Method::Invite => self
                 .core
@@ -339,6 +342,37 @@ impl DialogActor {
                 .response(request, 501)
                 .with_header(crate::ua_core::allow()),
         }
+    }
+
+    /// Answers an INFO (RFC 6086) and reports the DTMF digit it carries, if any.
+    fn answer_info(&self, request: &Request) -> Response {
+        let outcome = info::read(request, Instant::now());
+        let response = info::response(&self.core, request, &outcome);
+        let dialog = self.dialog.id().to_string();
+        match &outcome {
+            InfoOutcome::Digit(event) => {
+                info!(
+                    call_id = %self.call_id,
+                    dialog = %dialog,
+                    digit = %event.digit,
+                    duration_ms = event.duration_ms,
+                    "DTMF by SIP INFO"
+                );
+                self.services
+                    .publish(info::dtmf_event(&self.call_id, &dialog, event));
+            }
+            InfoOutcome::Empty => {
+                debug!(call_id = %self.call_id, dialog = %dialog, "empty INFO: 200")
+            }
+            InfoOutcome::BadPackage | InfoOutcome::Refused(_) => info!(
+                call_id = %self.call_id,
+                dialog = %dialog,
+                status = response.status,
+                reason = %response.reason,
+                "INFO refused"
+            ),
+        }
+        response
     }
 
     fn on_notice(&mut self, notice: ResponseNotice) {

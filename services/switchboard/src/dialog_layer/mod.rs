@@ -8,6 +8,10 @@
 //! (§12.2.2). An ACK that matches no transaction (the ACK for a 2xx) comes here too and goes
 //! to its dialog, or is absorbed.
 //!
+//! An INFO in a dialog (RFC 6086, legacy: no Info-Package) carrying `application/dtmf-relay`
+//! or `application/dtmf` is answered 200 and its digit published as a Call-layer `dtmf`
+//! event ([`dtmf_event`]: digit, duration, source form); a bad body gets 400 saying why.
+//!
 //! Dialogs are created by the transaction user that answers an INVITE (the user agent) with
 //! [`Dialogs::spawn`], which starts the actor and registers it here before the response that
 //! creates the dialog is sent.
@@ -18,6 +22,7 @@
 //! with the Call-ID and forgets the dialog (its requests get 481 from then on).
 
 mod actor;
+mod info;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +35,7 @@ use sip::{Header, Request, Response};
 use tracing::{debug, error, info, info_span, warn};
 
 pub use actor::DialogActor;
+pub use info::{dtmf_event, source_name};
 
 use crate::events::{EventDraft, Layer};
 use crate::stack::Services;

@@ -33,14 +33,17 @@ use crate::events::{EventBus, EventDraft, Layer};
 use crate::metrics::Metrics;
 use crate::stats::SipCounters;
 
-/// The methods Switchboard handles today (the `Allow` header).
-pub const ALLOWED_METHODS: [Method; 6] = [
+/// The methods Switchboard handles today (the `Allow` header). INFO is taken within a dialog
+/// only, for DTMF (RFC 6086 legacy use); outside one it gets 481 like any other request that
+/// names no dialog.
+pub const ALLOWED_METHODS: [Method; 7] = [
     Method::Invite,
     Method::Ack,
     Method::Cancel,
     Method::Bye,
     Method::Options,
     Method::Register,
+    Method::Info,
 ];
 
 /// The option tags Switchboard supports (the `Supported` header; a `Require` naming one of
@@ -125,9 +128,22 @@ pub struct UaCore {
     events: Option<EventBus>,
 }
 
-/// The only body type Switchboard accepts.
+/// The body type of every request but INFO.
 fn sdp() -> MediaType {
     MediaType::new("application", "sdp")
+}
+
+/// The body types a request with `method` may carry (§8.2.3; a 415 lists them in Accept):
+/// the two DTMF bodies in INFO (what Cisco and Asterisk send without an Info-Package), SDP
+/// in everything else.
+pub fn accepted_types(method: &Method) -> Vec<MediaType> {
+    match method {
+        Method::Info => vec![
+            MediaType::new("application", "dtmf-relay"),
+            MediaType::new("application", "dtmf"),
+        ],
+        _ => vec![sdp()],
+    }
 }
 
 /// A fresh random tag (To tags of our responses, From tags of our requests).
@@ -370,12 +386,13 @@ impl UaCore {
             }
         }
         // §8.2.3: content processing.
-        if let Some(ct) = req.headers.content_type()
-            && !ct.is("application", "sdp")
-        {
-            return Err(self
-                .response(req, 415)
-                .with_header(Header::Accept(vec![sdp()])));
+        if let Some(ct) = req.headers.content_type() {
+            let accepted = accepted_types(&req.method);
+            if !accepted.iter().any(|t| ct.is(&t.kind, &t.subtype)) {
+                return Err(self
+                    .response(req, 415)
+                    .with_header(Header::Accept(accepted)));
+            }
         }
         if content_encodings(req).any(|e| !e.eq_ignore_ascii_case("identity")) {
             return Err(self.response(req, 415).with_header(Header::Other {
@@ -487,7 +504,7 @@ pub fn supported() -> Header {
     )
 }
 
-/// `Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER`.
+/// `Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO`.
 pub fn allow() -> Header {
     Header::Allow(ALLOWED_METHODS.to_vec())
 }

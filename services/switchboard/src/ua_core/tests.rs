@@ -155,6 +155,67 @@ fn unknown_content_type_gets_415_with_accept() {
     assert!(accepts_only_sdp(&r));
 }
 
+/// The media types of the Accept header of `r`, as `type/subtype`.
+fn accepted(r: &Response) -> Vec<String> {
+    find(r, |h| match h {
+        Header::Accept(v) => Some(
+            v.iter()
+                .map(|m| format!("{}/{}", m.kind, m.subtype))
+                .collect(),
+        ),
+        _ => None,
+    })
+    .unwrap_or_default()
+}
+
+#[test]
+fn info_with_a_dtmf_body_passes_the_content_checks_and_outside_a_dialog_gets_481() {
+    for ct in [
+        "application/dtmf-relay",
+        "application/dtmf",
+        "Application/DTMF-Relay",
+    ] {
+        let r = answer(request("INFO", &format!("Content-Type: {ct}\r\n")));
+        assert_eq!(r.status, 481, "{ct}");
+    }
+    assert_eq!(answer(request("INFO", "")).status, 481);
+}
+
+#[test]
+fn info_with_another_body_gets_415_accepting_the_dtmf_types() {
+    for ct in ["text/plain", "application/sdp"] {
+        let r = answer(request("INFO", &format!("Content-Type: {ct}\r\n")));
+        assert_eq!(r.status, 415, "{ct}");
+        assert_common(&r);
+        assert_eq!(
+            accepted(&r),
+            ["application/dtmf-relay", "application/dtmf"],
+            "{ct}"
+        );
+    }
+}
+
+#[test]
+fn dtmf_bodies_are_for_info_only() {
+    let r = answer(request(
+        "OPTIONS",
+        "Content-Type: application/dtmf-relay\r\n",
+    ));
+    assert_eq!(r.status, 415);
+    assert!(accepts_only_sdp(&r));
+}
+
+#[test]
+fn allow_lists_info() {
+    let r = answer(request("OPTIONS", ""));
+    let allow = find(&r, |h| match h {
+        Header::Allow(m) => Some(m.clone()),
+        _ => None,
+    })
+    .unwrap_or_default();
+    assert!(allow.contains(&Method::Info), "{allow:?}");
+}
+
 #[test]
 fn content_encoding_other_than_identity_gets_415_with_accept_encoding() {
     let r = answer(request("OPTIONS", "Content-Encoding: gzip\r\n"));
@@ -308,7 +369,6 @@ fn known_but_unimplemented_methods_get_405_with_allow() {
         "SUBSCRIBE",
         "NOTIFY",
         "PUBLISH",
-        "INFO",
         "REFER",
         "MESSAGE",
         "UPDATE",
