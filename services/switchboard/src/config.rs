@@ -11,6 +11,7 @@ use sip::FramingLimits;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::registrar::{RegistrarFileConfig, RegistrarSettings};
+pub use crate::rtp::settings::{MediaFileConfig, MediaSettings};
 use crate::transport::TransportSettings;
 
 /// Default SIP listen address (UDP and TCP).
@@ -49,6 +50,9 @@ pub struct FileConfig {
     /// `[registrar]`
     #[serde(default)]
     pub registrar: RegistrarFileConfig,
+    /// `[media]`
+    #[serde(default)]
+    pub media: MediaFileConfig,
 }
 
 /// The `[echo]` table: the echo extension (`sip:echo@<Switchboard>`).
@@ -139,6 +143,8 @@ pub struct Settings {
     pub sip_timers: SipTimers,
     /// Milliseconds between the 180 Ringing and the 200 OK of an echo call.
     pub echo_answer_delay_ms: u64,
+    /// RTP ports, codecs, DTMF detection, no-RTP timeout.
+    pub media: MediaSettings,
     /// PostgreSQL URL; none means SQLite in the data directory. Shown without its password.
     #[serde(serialize_with = "serialize_redacted")]
     pub database_url: Option<String>,
@@ -250,6 +256,7 @@ impl Settings {
                 .echo
                 .answer_delay_ms
                 .unwrap_or(crate::echo::DEFAULT_ANSWER_DELAY_MS),
+            media: MediaSettings::resolve(&file.media)?,
             database_url: args.database_url.clone(),
             demo: args.demo,
             registrar: RegistrarSettings::resolve(&file.registrar)?,
@@ -295,6 +302,7 @@ impl Settings {
     pub fn echo(&self) -> crate::echo::EchoConfig {
         crate::echo::EchoConfig {
             answer_delay: Duration::from_millis(self.echo_answer_delay_ms),
+            media: self.media.config(),
         }
     }
 
@@ -504,8 +512,55 @@ mod tests {
             "max_failures",
             "window_secs",
             "lockout_secs",
+            "[media]",
+            "rtp_port_min",
+            "rtp_port_max",
+            "rtp_timeout_secs",
+            "codecs",
+            "dtmf_inband",
         ] {
             assert!(text.contains(key), "example config lacks {key}");
+        }
+    }
+
+    #[test]
+    fn media_table_defaults_and_checks() {
+        let media = |text: &str| {
+            let file = FileConfig::parse(text).expect("parses");
+            Settings::resolve(&ServeArgs::default(), &file).map(|s| s.media)
+        };
+        let d = media("").expect("defaults");
+        assert_eq!(
+            (d.rtp_port_min, d.rtp_port_max, d.rtp_timeout_secs),
+            (20000, 29999, 30)
+        );
+        assert_eq!(d.codecs, ["PCMU", "PCMA"]);
+        assert!(d.dtmf_inband);
+        let c = media(
+            "[media]\nrtp_port_min = 30000\nrtp_port_max = 30099\nrtp_timeout_secs = 2\n\
+             codecs = [\"pcma\"]\ndtmf_inband = false\n",
+        )
+        .expect("valid")
+        .config();
+        assert_eq!(c.codecs, [media::codec::G711Law::A]);
+        assert_eq!(c.rtp_timeout, Duration::from_secs(2));
+        assert!(!c.dtmf_inband);
+        for bad in [
+            "rtp_port_min = 30001",
+            "rtp_port_min = 30000\nrtp_port_max = 30000",
+            "rtp_port_min = 30000\nrtp_port_max = 30002",
+            "rtp_port_min = 1000",
+            "rtp_timeout_secs = 0",
+            "codecs = []",
+            "codecs = [\"G729\"]",
+            "port = 1",
+        ] {
+            assert!(
+                FileConfig::parse(&format!("[media]\n{bad}\n"))
+                    .and_then(|f| Settings::resolve(&ServeArgs::default(), &f))
+                    .is_err(),
+                "{bad} accepted"
+            );
         }
     }
 }

@@ -3,18 +3,24 @@
 //! Like a PBX's echo test, a call to `sip:echo@<Switchboard>` rings (180), is answered after
 //! a configurable delay (200 with an SDP answer) and lasts until the caller hangs up (BYE).
 //! The call flow lives in the user agent; this module holds its pure parts: whether a
-//! Request-URI is the echo extension, and the SDP answer (RFC 3264) to the caller's offer.
+//! Request-URI is the echo extension, and the SDP answer (RFC 3264, through
+//! [`media::sdp::negotiate_answer`]) to the caller's offer.
 //!
-//! Media arrives with the media issue (RTP anchoring and the actual echo). Until then the
-//! answer accepts one audio codec but puts the stream `a=inactive` on a placeholder port, so
-//! no peer is told to send audio to a port nobody reads.
+//! The answer accepts one audio stream over RTP/AVP in the best of the configured G.711
+//! codecs (`[media] codecs`, PCMU then PCMA by default) plus telephone-event when offered,
+//! sendrecv, on an RTP port from `[media]`'s range. The user agent binds that port when the
+//! call rings (so nothing the caller sends after the 200 is lost) and an
+//! [`RtpEndpoint`](crate::rtp::RtpEndpoint) echoes the caller's audio back and reports the
+//! DTMF it hears (see [`crate::rtp`]).
 
-use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use media::codec::G711Law;
+use media::sdp::{Codec, Encoding, LocalMediaConfig, SessionDescription, negotiate_answer};
 use sip::{Host, Uri};
 
+use crate::rtp::{EchoMediaConfig, MediaConfig};
 use crate::transport::Flow;
 
 /// The user part of the echo extension's URI.
@@ -23,21 +29,20 @@ pub const ECHO_USER: &str = "echo";
 /// The default delay between the 180 Ringing and the 200 OK, in milliseconds.
 pub const DEFAULT_ANSWER_DELAY_MS: u64 = 1_000;
 
-/// The port the SDP answer names while Switchboard anchors no RTP (the discard port, as
-/// placeholder; the stream is `a=inactive`).
-pub const PLACEHOLDER_RTP_PORT: u16 = 9;
-
 /// How the echo extension behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EchoConfig {
     /// Time between the 180 Ringing and the 200 OK.
     pub answer_delay: Duration,
+    /// Ports, codecs, DTMF detection and the no-RTP timeout.
+    pub media: MediaConfig,
 }
 
 impl Default for EchoConfig {
     fn default() -> Self {
         EchoConfig {
             answer_delay: Duration::from_millis(DEFAULT_ANSWER_DELAY_MS),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -75,167 +80,69 @@ pub fn advertised_ip(flow: &Flow, uri: &Uri) -> IpAddr {
         .unwrap_or(local)
 }
 
-/// One `m=` section of an offer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Media {
-    kind: String,
-    port: String,
-    proto: String,
-    formats: Vec<String>,
-    /// `a=rtpmap:<pt> <encoding>` values, by payload type.
-    rtpmap: Vec<(String, String)>,
-    /// `a=fmtp:<pt> <params>` values, by payload type.
-    fmtp: Vec<(String, String)>,
-}
-
-impl Media {
-    fn rtpmap(&self, pt: &str) -> Option<&str> {
-        self.rtpmap
-            .iter()
-            .find(|(p, _)| p == pt)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn fmtp(&self, pt: &str) -> Option<&str> {
-        self.fmtp
-            .iter()
-            .find(|(p, _)| p == pt)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The `m=` sections of an SDP body (RFC 4566), or why it is not one.
-fn parse_offer(body: &str) -> Result<Vec<Media>, String> {
-    let mut lines = body
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.is_empty());
-    if lines.next() != Some("v=0") {
-        return Err("the body is not an SDP offer (no v=0 line first)".to_owned());
-    }
-    let mut media: Vec<Media> = Vec::new();
-    for line in lines {
-        let Some((kind, value)) = line.split_once('=') else {
-            return Err(format!("malformed SDP line {line:?}"));
-        };
-        match kind {
-            "m" => {
-                let mut parts = value.split_whitespace();
-                let (Some(kind), Some(port), Some(proto)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(format!("malformed m= line {line:?}"));
-                };
-                media.push(Media {
-                    kind: kind.to_owned(),
-                    port: port.to_owned(),
-                    proto: proto.to_owned(),
-                    formats: parts.map(str::to_owned).collect(),
-                    rtpmap: Vec::new(),
-                    fmtp: Vec::new(),
-                });
-            }
-            "a" => {
-                let Some(m) = media.last_mut() else { continue };
-                let attribute = |name: &str| {
-                    value
-                        .strip_prefix(name)
-                        .and_then(|rest| rest.split_once(' '))
-                        .map(|(pt, v)| (pt.to_owned(), v.trim().to_owned()))
-                };
-                if let Some(entry) = attribute("rtpmap:") {
-                    m.rtpmap.push(entry);
-                } else if let Some(entry) = attribute("fmtp:") {
-                    m.fmtp.push(entry);
-                }
-            }
-            _ => {}
-        }
-    }
-    if media.is_empty() {
-        return Err("the SDP offer has no m= line".to_owned());
-    }
-    Ok(media)
-}
-
-/// The codec chosen from an audio section: the first PCMU (0) or PCMA (8) in the offer's
-/// order, and the offered telephone-event type (RFC 4733) if any.
-fn choose(m: &Media) -> Option<(&'static str, &str, Option<&str>)> {
-    if m.kind != "audio" || m.port == "0" || m.proto != "RTP/AVP" {
-        return None;
-    }
-    let (codec, pt) = m.formats.iter().find_map(|f| match f.as_str() {
-        "0" => Some(("PCMU/8000", f.as_str())),
-        "8" => Some(("PCMA/8000", f.as_str())),
-        _ => None,
-    })?;
-    let dtmf = m.formats.iter().map(String::as_str).find(|f| {
-        m.rtpmap(f)
-            .is_some_and(|enc| enc.eq_ignore_ascii_case("telephone-event/8000"))
-    });
-    Some((codec, pt, dtmf))
-}
-
-/// The SDP answer (RFC 3264) to `offer` from Switchboard at `local`, or why the offer cannot
-/// be answered (for a 488 with a 399 Warning).
-///
-/// The first audio section over RTP/AVP offering PCMU (0) or PCMA (8) is accepted with the
-/// first of those in the offer's order, plus telephone-event if offered; every other section
-/// is rejected (port 0), as RFC 3264 §6 asks, so the answer has as many `m=` lines as the
-/// offer. `session` is the `o=` session id and version.
-pub fn sdp_answer(offer: &[u8], local: IpAddr, session: u64) -> Result<String, String> {
-    if offer.is_empty() {
+/// The caller's SDP offer, or why there is none to answer (for a 488 with a 399 Warning).
+pub fn parse_offer(body: &[u8]) -> Result<SessionDescription, String> {
+    if body.is_empty() {
         return Err("no SDP offer in the INVITE (offerless INVITEs are not supported yet)".into());
     }
-    let Ok(text) = std::str::from_utf8(offer) else {
-        return Err("the SDP offer is not UTF-8 text".to_owned());
-    };
-    let media = parse_offer(text)?;
-    let chosen = media
+    SessionDescription::parse(body).map_err(|e| format!("the SDP offer is not valid: {e}"))
+}
+
+/// The echo call's answer: the SDP text and how the RTP endpoint is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoAnswer {
+    /// The SDP answer.
+    pub sdp: String,
+    /// The media core's configuration.
+    pub media: EchoMediaConfig,
+    /// Where the caller said it receives RTP (the endpoint answers where packets come from).
+    pub remote: Option<SocketAddr>,
+}
+
+/// The SDP answer (RFC 3264) to `offer` from Switchboard at `local`:`port`, or why the offer
+/// cannot be answered (a [`media::sdp::NegotiationError`]'s text, for a 488 with a 399
+/// Warning). `session` is the `o=` session id and version.
+pub fn answer_offer(
+    offer: &SessionDescription,
+    local: IpAddr,
+    port: u16,
+    session: u64,
+    config: &MediaConfig,
+) -> Result<EchoAnswer, String> {
+    let mut local_config = LocalMediaConfig::new(local, vec![port], session);
+    local_config.codec_preference = config
+        .codecs
         .iter()
-        .position(|m| choose(m).is_some())
-        .ok_or_else(|| {
-            "no acceptable audio codec offered (Switchboard takes PCMU or PCMA over RTP/AVP)"
-                .to_owned()
-        })?;
-    let family = if local.is_ipv4() { "IP4" } else { "IP6" };
-    let mut sdp = String::with_capacity(256);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        sdp,
-        "v=0\r\no=Switchboard {session} {session} IN {family} {local}\r\ns=Switchboard echo\r\n\
-         c=IN {family} {local}\r\nt=0 0\r\n"
-    );
-    for (i, m) in media.iter().enumerate() {
-        let accepted = if i == chosen { choose(m) } else { None };
-        let Some((codec, pt, dtmf)) = accepted else {
-            let first = m.formats.first().map_or("0", String::as_str);
-            let _ = write!(sdp, "m={} 0 {} {first}\r\n", m.kind, m.proto);
-            continue;
-        };
-        // RTP anchoring arrives with the media issue: until then the stream is accepted but
-        // inactive, on a placeholder port, so the caller sends no audio anywhere.
-        let _ = write!(sdp, "m=audio {PLACEHOLDER_RTP_PORT} RTP/AVP {pt}");
-        if let Some(d) = dtmf {
-            let _ = write!(sdp, " {d}");
-        }
-        let _ = write!(sdp, "\r\na=rtpmap:{pt} {codec}\r\n");
-        if let Some(d) = dtmf {
-            let events = m.fmtp(d).unwrap_or("0-16");
-            let _ = write!(
-                sdp,
-                "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} {events}\r\n"
-            );
-        }
-        sdp.push_str("a=inactive\r\n");
-    }
-    Ok(sdp)
+        .map(|law| match law {
+            G711Law::Mu => Codec::pcmu(),
+            G711Law::A => Codec::pcma(),
+        })
+        .collect();
+    local_config.session_name = "Switchboard echo".to_owned();
+    let answer = negotiate_answer(offer, &local_config).map_err(|e| e.to_string())?;
+    let stream = answer
+        .accepted()
+        .next()
+        .ok_or_else(|| "no audio stream accepted".to_owned())?;
+    let law = match stream.codec.encoding {
+        Encoding::Pcmu => Some(G711Law::Mu),
+        Encoding::Pcma => Some(G711Law::A),
+        _ => None,
+    };
+    Ok(EchoAnswer {
+        sdp: answer.sdp.to_string(),
+        media: EchoMediaConfig {
+            audio: law.map(|l| (stream.payload_type, l)),
+            telephone_event: stream.telephone_event,
+            inband: config.dtmf_inband,
+            timeout: config.rtp_timeout,
+        },
+        remote: stream.remote_rtp.addr(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
     use super::*;
     use crate::transport::TransportKind;
 
@@ -252,69 +159,83 @@ mod tests {
         .into_bytes()
     }
 
-    fn answer(m_lines: &str) -> Result<String, String> {
-        sdp_answer(&offer(m_lines), local(), 7)
+    fn answer(m_lines: &str) -> Result<EchoAnswer, String> {
+        let parsed = parse_offer(&offer(m_lines))?;
+        answer_offer(&parsed, local(), 20_000, 7, &MediaConfig::default())
+    }
+
+    fn sdp(m_lines: &str) -> String {
+        answer(m_lines).expect("answer").sdp
     }
 
     #[test]
-    fn pcmu_offer_gets_pcmu_inactive_on_the_local_address() {
-        let sdp = answer("m=audio 6000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n").expect("answer");
-        assert_eq!(
-            sdp,
-            "v=0\r\no=Switchboard 7 7 IN IP4 127.0.0.1\r\ns=Switchboard echo\r\n\
-             c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n\
-             a=rtpmap:0 PCMU/8000\r\na=inactive\r\n"
-        );
+    fn pcmu_offer_gets_pcmu_sendrecv_on_our_port() {
+        let sdp = sdp("m=audio 6000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n");
+        assert!(sdp.contains("c=IN IP4 127.0.0.1\r\n"), "{sdp}");
+        assert!(sdp.contains("s=Switchboard echo\r\n"), "{sdp}");
+        assert!(sdp.contains("m=audio 20000 RTP/AVP 0"), "{sdp}");
+        assert!(sdp.contains("a=sendrecv"), "{sdp}");
+        assert!(!sdp.contains("PCMA"), "{sdp}");
+        let a = answer("m=audio 6000 RTP/AVP 0 8\r\n").expect("answer");
+        assert_eq!(a.media.audio, Some((0, G711Law::Mu)));
+        assert_eq!(a.remote, Some("192.0.2.10:6000".parse().expect("addr")));
     }
 
     #[test]
-    fn the_first_of_pcmu_and_pcma_in_offer_order_wins() {
-        let sdp = answer("m=audio 6000 RTP/AVP 18 8 0\r\n").expect("answer");
-        assert!(
-            sdp.contains("m=audio 9 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"),
-            "{sdp}"
-        );
-        assert!(!sdp.contains("PCMU"), "{sdp}");
+    fn our_codec_preference_wins() {
+        let a = answer("m=audio 6000 RTP/AVP 18 8 0\r\n").expect("answer");
+        assert_eq!(a.media.audio, Some((0, G711Law::Mu)));
+        let only_a = MediaConfig {
+            codecs: vec![G711Law::A],
+            ..MediaConfig::default()
+        };
+        let parsed = parse_offer(&offer("m=audio 6000 RTP/AVP 0 8\r\n")).expect("offer");
+        let a = answer_offer(&parsed, local(), 20_000, 7, &only_a).expect("answer");
+        assert_eq!(a.media.audio, Some((8, G711Law::A)));
     }
 
     #[test]
-    fn telephone_event_is_kept_with_its_type_and_events() {
-        let sdp = answer(
+    fn telephone_event_is_kept_with_its_type() {
+        let a = answer(
             "m=audio 6000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n\
              a=fmtp:101 0-15\r\n",
         )
         .expect("answer");
-        assert!(sdp.contains("m=audio 9 RTP/AVP 8 101\r\n"), "{sdp}");
         assert!(
-            sdp.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"),
-            "{sdp}"
+            a.sdp.contains("m=audio 20000 RTP/AVP 8 101\r\n"),
+            "{}",
+            a.sdp
         );
+        assert!(
+            a.sdp.contains("a=rtpmap:101 telephone-event/8000\r\n"),
+            "{}",
+            a.sdp
+        );
+        assert_eq!(a.media.telephone_event, Some(101));
     }
 
     #[test]
     fn only_g729_gets_no_answer() {
         let err =
             answer("m=audio 6000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n").expect_err("G.729 only");
-        assert!(err.contains("no acceptable audio codec"), "{err}");
+        assert!(err.contains("no common audio codec"), "{err}");
     }
 
     #[test]
     fn no_sdp_and_not_sdp_get_no_answer() {
         assert!(
-            sdp_answer(b"", local(), 1)
+            parse_offer(b"")
                 .expect_err("empty")
                 .contains("no SDP offer")
         );
         assert!(
-            sdp_answer(b"hello", local(), 1)
+            parse_offer(b"hello")
                 .expect_err("not SDP")
-                .contains("v=0")
+                .contains("not valid")
         );
-        assert!(
-            sdp_answer(b"v=0\r\ns=-\r\n", local(), 1)
-                .expect_err("no media")
-                .contains("no m= line")
-        );
+        let no_media =
+            parse_offer(b"v=0\r\no=a 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n").expect("parses");
+        assert!(answer_offer(&no_media, local(), 20_000, 1, &MediaConfig::default()).is_err());
     }
 
     #[test]
@@ -325,20 +246,23 @@ mod tests {
 
     #[test]
     fn other_sections_are_rejected_in_place() {
-        let sdp = answer("m=video 7000 RTP/AVP 31\r\nm=audio 6000 RTP/AVP 0\r\n").expect("answer");
+        let sdp = sdp("m=video 7000 RTP/AVP 31\r\nm=audio 6000 RTP/AVP 0\r\n");
         let m_lines: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).collect();
-        assert_eq!(m_lines, ["m=video 0 RTP/AVP 31", "m=audio 9 RTP/AVP 0"]);
+        assert_eq!(m_lines, ["m=video 0 RTP/AVP 31", "m=audio 20000 RTP/AVP 0"]);
     }
 
     #[test]
     fn ipv6_answers_use_ip6() {
-        let sdp = sdp_answer(
-            &offer("m=audio 6000 RTP/AVP 0\r\n"),
+        let parsed = parse_offer(&offer("m=audio 6000 RTP/AVP 0\r\n")).expect("offer");
+        let a = answer_offer(
+            &parsed,
             "::1".parse().expect("v6"),
+            20_000,
             1,
+            &MediaConfig::default(),
         )
         .expect("answer");
-        assert!(sdp.contains("c=IN IP6 ::1\r\n"), "{sdp}");
+        assert!(a.sdp.contains("c=IN IP6 ::1\r\n"), "{}", a.sdp);
     }
 
     fn flow(local: &str) -> Flow {

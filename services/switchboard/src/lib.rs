@@ -6,7 +6,7 @@
 //! ([`transaction_layer`]), the dialog layer ([`dialog_layer`]), the user agent
 //! ([`user_agent`]) with the echo extension ([`echo`]), their wiring ([`stack`]) and
 //! supervision ([`supervision`]), the four-layer event log ([`events`]), Prometheus metrics
-//! ([`metrics`]), the registrar ([`registrar`]), the HTTP endpoints ([`http`]), the server lifecycle ([`server`]), persistence
+//! ([`metrics`]), the registrar ([`registrar`]), RTP media termination ([`rtp`]), the HTTP endpoints ([`http`]), the server lifecycle ([`server`]), persistence
 //! through the `store` crate ([`persistence`]) and the admin subcommands ([`admin`]).
 
 pub mod admin;
@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod persistence;
 pub mod registrar;
+pub mod rtp;
 pub mod server;
 pub mod stack;
 pub mod stats;

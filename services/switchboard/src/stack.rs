@@ -172,6 +172,7 @@ impl SipStack {
             handle,
             config.echo,
             registrar.clone().recipient(),
+            services.clone(),
         ));
         SipStack {
             transactions,

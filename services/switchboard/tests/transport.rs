@@ -34,6 +34,7 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         database_url: None,
         demo: false,
         registrar: Default::default(),
+        media: Default::default(),
     }
 }
 

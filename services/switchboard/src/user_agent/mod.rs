@@ -7,7 +7,9 @@
 //! INVITE to nobody, 481 for the rest) are [`UaCore`]'s decisions. An INVITE to the echo
 //! extension ([`crate::echo`]) rings (180, which creates the dialog), is answered after the
 //! configured delay (200 with the SDP answer) and then lives in its dialog actor until BYE;
-//! without an acceptable SDP offer it gets 488 with a 399 Warning saying why. A REGISTER that
+//! without an acceptable SDP offer it gets 488 with a 399 Warning saying why, and 503 when no
+//! RTP port is free. Its RTP endpoint ([`crate::rtp::RtpEndpoint`]) is bound and started when
+//! the call rings and stops by itself once the dialog actor has stopped. A REGISTER that
 //! passes the §8.2 checks goes to the registrar ([`crate::registrar`]).
 //!
 //! It is the actor the call engine plugs into later.
@@ -27,6 +29,10 @@ use tracing::{debug, info, info_span, warn};
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
 use crate::registrar::RegisterRequest;
+use crate::rtp::{
+    EchoMedia, PortAllocator, RtpEndpoint, RtpEndpointSetup, RtpMetrics, SharedPorts, bind_pair,
+};
+use crate::stack::Services;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
 use crate::transport::TransportKind;
 use crate::ua_core::{UaCore, allow, new_tag};
@@ -46,23 +52,39 @@ pub struct UserAgent {
     echo: EchoConfig,
     registrar: Recipient<RegisterRequest>,
     pending: HashMap<TransactionKey, PendingCall>,
+    services: Services,
+    ports: SharedPorts,
+    rtp_metrics: Option<RtpMetrics>,
 }
 
 impl UserAgent {
-    /// A user agent answering with `core`'s decisions, creating dialogs through `dialogs`
-    /// and passing REGISTERs to `registrar`.
+    /// A user agent answering with `core`'s decisions, creating dialogs through `dialogs`,
+    /// passing REGISTERs to `registrar` and publishing media events through `services`.
     pub fn new(
         core: Arc<UaCore>,
         dialogs: Dialogs,
         echo: EchoConfig,
         registrar: Recipient<RegisterRequest>,
+        services: Services,
     ) -> Self {
+        let ports = SharedPorts::new(PortAllocator::new(
+            echo.media.rtp_port_min,
+            echo.media.rtp_port_max,
+        ));
+        let rtp_metrics = services.metrics.as_ref().and_then(|m| {
+            RtpMetrics::new(m.registry())
+                .inspect_err(|e| warn!(error = %e, "RTP metrics not registered"))
+                .ok()
+        });
         UserAgent {
             core,
             dialogs,
             echo,
             registrar,
             pending: HashMap::new(),
+            services,
+            ports,
+            rtp_metrics,
         }
     }
 
@@ -92,27 +114,50 @@ impl UserAgent {
         }
     }
 
-    /// Rings an echo call: 180 now (creating the dialog), 200 with the SDP answer later.
+    /// A final refusal of `invite` with a 399 Warning saying `why`.
+    fn refuse(&self, event: &TxEvent, invite: &Request, status: u16, why: &str, agent: &str) {
+        info!(status, reason = %why, "echo call refused");
+        let warning = Warning {
+            code: 399,
+            agent: ByteString::from(agent.to_owned()),
+            text: ByteString::from(format!("\"{}\"", why.replace('"', "'"))),
+        };
+        let response = self
+            .core
+            .response(invite, status)
+            .with_header(Header::Warning(vec![warning]));
+        event.tx.do_send(Respond::plain(response));
+    }
+
+    /// Rings an echo call: RTP ports bound and 180 now (creating the dialog), 200 with the
+    /// SDP answer later.
     fn ring_echo(&mut self, event: &TxEvent, invite: &Request, ctx: &mut Context<Self>) {
         let flow = event.flow;
         let local_ip = echo::advertised_ip(&flow, &invite.uri);
-        let sdp = match echo::sdp_answer(&invite.body, local_ip, rand::random::<u32>().into()) {
-            Ok(sdp) => sdp,
-            Err(why) => {
-                info!(reason = %why, "echo call refused: 488");
-                let warning = Warning {
-                    code: 399,
-                    agent: ByteString::from(local_ip.to_string()),
-                    text: ByteString::from(format!("\"{}\"", why.replace('"', "'"))),
-                };
-                let response = self
-                    .core
-                    .response(invite, 488)
-                    .with_header(Header::Warning(vec![warning]));
-                event.tx.do_send(Respond::plain(response));
-                return;
+        let agent = local_ip.to_string();
+        let offer = match echo::parse_offer(&invite.body) {
+            Ok(offer) => offer,
+            Err(why) => return self.refuse(event, invite, 488, &why, &agent),
+        };
+        let bound = match bind_pair(local_ip, &self.ports) {
+            Ok(bound) => bound,
+            Err(e) => {
+                warn!(error = %e, "echo call refused: no RTP port");
+                return self.refuse(event, invite, 503, &e.to_string(), &agent);
             }
         };
+        let port = bound.port;
+        let session = u64::from(rand::random::<u32>());
+        let answered = echo::answer_offer(&offer, local_ip, port, session, &self.echo.media);
+        let answered = match answered {
+            Ok(answered) => answered,
+            Err(why) => {
+                drop(bound);
+                self.ports.release(port);
+                return self.refuse(event, invite, 488, &why, &agent);
+            }
+        };
+        let sdp = answered.sdp;
         let local = SocketAddr::new(local_ip, flow.local.port());
         let contact = contact(local, flow.transport);
         let tag = new_tag();
@@ -137,6 +182,8 @@ impl UserAgent {
             Err(e) => {
                 // An INVITE must carry a Contact (RFC 3261 §8.1.1.8).
                 info!(error = %e, "echo call refused: 400");
+                drop(bound);
+                self.ports.release(port);
                 let reason = e.to_string();
                 event.tx.do_send(Respond::plain(
                     self.core.response(invite, 400).with_reason(&reason),
@@ -145,6 +192,23 @@ impl UserAgent {
             }
         };
         let dialog = self.dialogs.spawn(dialog, actions, flow, local);
+        let core = EchoMedia::new(
+            answered.media,
+            rand::random(),
+            rand::random(),
+            rand::random(),
+            Instant::now(),
+        );
+        RtpEndpoint::new(RtpEndpointSetup {
+            call_id: event.call_id.to_string(),
+            ports: bound,
+            allocator: self.ports.clone(),
+            core,
+            dialog: dialog.clone(),
+            services: self.services.clone(),
+            metrics: self.rtp_metrics.clone(),
+        })
+        .start();
         event.tx.do_send(Respond {
             response: ringing,
             notify: Some(dialog.clone().recipient()),

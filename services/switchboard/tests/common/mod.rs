@@ -55,6 +55,7 @@ pub fn start(answer_delay_ms: u64) -> Stack {
         database_url: None,
         demo: false,
         registrar: Default::default(),
+        media: Default::default(),
     };
     let counters = Arc::new(SipCounters::default());
     let metrics = Metrics::new(counters.clone()).expect("metrics");
