@@ -176,7 +176,8 @@ impl RelaySession {
         self.legs[leg.index()].update(config, now);
     }
 
-    /// Takes an RTP datagram received on `leg`'s RTP socket from `source`.
+    /// Takes an RTP datagram received on `leg`'s RTP socket from `source` (RTCP multiplexed
+    /// on that socket is recognised and relayed as RTCP).
     pub fn on_rtp(
         &mut self,
         leg: LegId,
@@ -184,6 +185,11 @@ impl RelaySession {
         bytes: &[u8],
         now: Instant,
     ) -> Vec<RelayAction> {
+        if bytes.get(1).is_some_and(|b| (192..=223).contains(b)) {
+            // RTCP multiplexed on the RTP port (RFC 5761 §4: these second bytes are RTCP
+            // packet types, never RTP payload types with the marker): relay it as RTCP.
+            return self.on_rtcp(leg, source, bytes, now);
+        }
         let mut actions = Vec::new();
         let Ok(view) = parse_rtp(bytes) else {
             self.legs[leg.index()].stats.malformed += 1;
