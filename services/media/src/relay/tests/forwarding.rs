@@ -374,3 +374,70 @@ fn rtcp_multiplexed_on_the_rtp_port_is_relayed_as_rtcp() {
     let b = s.stats(LegId::B);
     assert_eq!((b.packets_in, b.rtcp_in, b.expected), (0, 1, 0));
 }
+
+/// From SDP to relay: an offer from a phone behind NAT (private `c=`, `a=rtcp`) negotiated
+/// by the sdp core, its stream made a leg, and the phone's real source latched.
+#[test]
+fn a_leg_from_a_negotiated_offer_with_a_private_address_latches_its_nat_source() {
+    use crate::sdp::{LocalMediaConfig, SessionDescription, negotiate_answer};
+    let offer = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\n\
+                 t=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+                 a=rtcp:4009\r\na=sendrecv\r\n";
+    let offer = SessionDescription::parse(offer.as_bytes()).expect("offer");
+    let config = LocalMediaConfig::new("198.51.100.1".parse().expect("ip"), vec![20000], 7);
+    let answer = negotiate_answer(&offer, &config).expect("answer");
+    let stream = answer.accepted().next().expect("audio accepted");
+    let a = LegConfig::from_stream(stream);
+    assert_eq!((a.rtp_port, a.rtcp_port), (20000, 20001));
+    assert_eq!(
+        a.remote_rtcp,
+        RemoteEndpoint::Addr(addr("192.168.1.10:4009"))
+    );
+    assert_eq!((a.payload_type, a.telephone_event), (8, Some(101)));
+
+    let t0 = Instant::now();
+    let b = leg(20002, B_SDP, Codec::pcmu(), 0, Some(101));
+    let mut s = RelaySession::new(RelayConfig::default(), a, b, t0);
+    for i in 0..3u16 {
+        let p = rtp(8, false, i, u32::from(i) * 160, 9, &[0xD5; 160]);
+        let out = sent(&s.on_rtp(LegId::A, addr(A_NAT), &p, t0 + ms(20 * u64::from(i))));
+        assert_eq!(out[0].2[1], 0, "PCMA relayed to the PCMU leg as PT 0");
+        assert!(out[0].2[12..].iter().all(|&c| c == alaw_to_ulaw(0xD5)));
+    }
+    let to_a = s.on_rtp(LegId::B, addr(B_SDP), &audio(1), t0 + ms(60));
+    assert_eq!(dest_of(&to_a), Some(addr(A_NAT)));
+}
+
+#[test]
+fn a_new_ssrc_restarts_dtmf_and_sequence_tracking_without_losing_totals() {
+    let t0 = Instant::now();
+    let mut s = pcmu_session(t0);
+    // Key 1 in progress under SSRC 1, then the phone restarts its stream (SSRC 2) and sends
+    // key 2 with an older timestamp: it must still be reported.
+    s.on_rtp(
+        LegId::A,
+        addr(A_SDP),
+        &rtp(101, true, 100, 50_000, 1, &key(1, true, 800)),
+        t0,
+    );
+    let actions = s.on_rtp(
+        LegId::A,
+        addr(A_SDP),
+        &rtp(101, true, 7, 160, 2, &key(2, true, 800)),
+        t0 + ms(500),
+    );
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        RelayAction::Dtmf { event, .. } if event.digit == DtmfDigit::D2
+    )));
+    for seq in 8..=10u16 {
+        s.on_rtp(
+            LegId::A,
+            addr(A_SDP),
+            &rtp(0, false, seq, 320, 2, &[0xFF; 160]),
+            t0 + ms(520),
+        );
+    }
+    let st = s.stats(LegId::A);
+    assert_eq!((st.ssrc, st.expected, st.lost), (Some(2), 5, 0));
+}
