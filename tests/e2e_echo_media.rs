@@ -32,11 +32,16 @@ fn port_range(pairs: u16) -> (u16, u16) {
 
 /// Starts a server answering echo calls at once, with this `[media]` table.
 fn start_server(media: &str) -> Server {
+    start_server_delayed(0, media)
+}
+
+/// Starts a server answering echo calls after `answer_delay_ms`, with this `[media]` table.
+fn start_server_delayed(answer_delay_ms: u64, media: &str) -> Server {
     let dir = support::scratch_dir("config");
     let path = dir.join("switchboard.toml");
     std::fs::write(
         &path,
-        format!("[echo]\nanswer_delay_ms = 0\n\n[media]\n{media}\n"),
+        format!("[echo]\nanswer_delay_ms = {answer_delay_ms}\n\n[media]\n{media}\n"),
     )
     .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     let config = path.display().to_string();
@@ -147,19 +152,28 @@ const TELEPHONE_EVENT: &str = "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0
 
 /// Reads SIP datagrams until a final response; returns it.
 fn final_response(server: &Server, sip: &UdpSocket) -> SipMessage {
+    response_where(server, sip, |m| m.status().is_some_and(|s| s >= 200))
+}
+
+/// Reads SIP datagrams until one satisfies `wanted`; returns it.
+fn response_where(
+    server: &Server,
+    sip: &UdpSocket,
+    wanted: impl Fn(&SipMessage) -> bool,
+) -> SipMessage {
     let deadline = Instant::now() + WAIT;
     let mut buf = vec![0u8; 65_535];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            server.fail("no final response to the INVITE");
+            server.fail("the response waited for never came");
         }
         sip.set_read_timeout(Some(left)).expect("timeout");
         let Ok((n, _)) = sip.recv_from(&mut buf) else {
             continue;
         };
         let msg = SipMessage::parse(&buf[..n]);
-        if msg.status().is_some_and(|s| s >= 200) {
+        if wanted(&msg) {
             return msg;
         }
     }
@@ -527,4 +541,41 @@ fn sipp_g711a_pcap_is_echoed() {
         text.contains("rtp_packets_total{direction=\"out\"}"),
         "{text}"
     );
+}
+
+#[test]
+fn a_cancelled_call_releases_its_ports() {
+    let server = start_server_delayed(3000, &media_table(2, ""));
+    let sip = support::udp_socket();
+    let local = sip.local_addr().expect("local");
+    let to = server.sip_addr;
+    let call_id = format!("cancel-{}", support::unique_token());
+    let branch = support::new_branch();
+    let sdp = sdp_offer(4000, "0", "");
+    let headers = |method: &str, to_tag: &str| {
+        format!(
+            "{method} sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag=c1\r\n\
+             To: <sip:echo@{to}>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n"
+        )
+    };
+    let invite = format!(
+        "{}Contact: <sip:tester@{local}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        headers("INVITE", ""),
+        sdp.len()
+    );
+    sip.send_to(invite.as_bytes(), to).expect("INVITE");
+    response_where(&server, &sip, |m| m.status() == Some(180));
+    let cancel = format!("{}Content-Length: 0\r\n\r\n", headers("CANCEL", ""));
+    sip.send_to(cancel.as_bytes(), to).expect("CANCEL");
+    let terminated = response_where(&server, &sip, |m| m.status() == Some(487));
+    let tag = SipMessage::param(terminated.expect_header("To"), "tag").unwrap_or_default();
+    let ack = format!(
+        "{}Content-Length: 0\r\n\r\n",
+        headers("ACK", &format!(";tag={tag}"))
+    );
+    sip.send_to(ack.as_bytes(), to).expect("ACK");
+    let ended = wait_for_kind(&server, &call_id, "media_ended", 1, WAIT);
+    assert_eq!(ended[0]["detail"]["packets_in"], 0, "{ended:?}");
 }

@@ -400,6 +400,30 @@ mod tests {
     }
 
     #[test]
+    fn random_datagrams_never_panic() {
+        let now = Instant::now();
+        let mut m = EchoMedia::new(config(), 1, 0, 0, now);
+        for i in 0..20_000u32 {
+            let len = rand::random::<u8>() as usize % 64;
+            let mut data: Vec<u8> = (0..len).map(|_| rand::random()).collect();
+            if let Some(b) = data.first_mut()
+                && i % 2 == 0
+            {
+                // Version 2 half the time, so the header walk is exercised.
+                *b = (*b & 0x3f) | 0x80;
+            }
+            if let Some(b) = data.get_mut(1)
+                && i % 4 == 0
+            {
+                *b = 101 | (*b & 0x80);
+            }
+            let _ = m.on_datagram(peer(), &data, now);
+        }
+        let _ = m.poll(now + Duration::from_secs(60));
+        let _ = m.finish(now + Duration::from_secs(61));
+    }
+
+    #[test]
     fn telephone_events_are_digits_once_each() {
         let now = Instant::now();
         let mut m = EchoMedia::new(config(), 1, 0, 0, now);
