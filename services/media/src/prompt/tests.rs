@@ -101,10 +101,23 @@ fn a_6khz_tone_above_the_new_nyquist_is_not_aliased() {
         let prompt = Prompt::from_wav("hiss.wav", Cursor::new(mono16(rate, &input))).expect("load");
         let attenuation_db =
             20.0 * (rms(&input) / rms(&prompt.samples()[800..7200]).max(1e-9)).log10();
+        // The issue asks for 20 dB; the Kaiser window gives about 80 (a 6 kHz tone from
+        // 44.1 or 48 kHz rounds to digital silence), so hold it to 60.
         assert!(
-            attenuation_db >= 20.0,
+            attenuation_db >= 60.0,
             "{rate} Hz: only {attenuation_db:.1} dB down"
         );
+    }
+}
+
+#[test]
+fn the_telephone_band_passes_flat() {
+    for hz in [300.0, 1000.0, 3000.0, 3400.0] {
+        let input = sine(hz, 48_000, 1.0, 0.5);
+        let prompt =
+            Prompt::from_wav("band.wav", Cursor::new(mono16(48_000, &input))).expect("load");
+        let gain_db = 20.0 * (rms(&prompt.samples()[800..7200]) / rms(&input)).log10();
+        assert!(gain_db.abs() < 0.5, "{hz} Hz: {gain_db:.2} dB");
     }
 }
 
@@ -470,4 +483,16 @@ fn packets_serialize_to_rfc_3550_headers() {
         ]
     );
     assert!(bytes[12..].iter().all(|&b| b == G711Law::A.silence()));
+}
+
+#[test]
+fn hand_serialization_matches_the_rtp_crate() {
+    use webrtc_util::marshal::Marshal;
+    let start = Instant::now();
+    let mut player = PromptPlayer::new(PlayerConfig::new(G711Law::Mu, 99, 65_535, 7));
+    player.play(vec![pcm("x", 400, 1234)], &[], start);
+    for out in player.poll(start + Duration::from_millis(40)) {
+        let marshalled = out.packet.marshal().expect("marshal");
+        assert_eq!(out.to_bytes(), &marshalled[..]);
+    }
 }
