@@ -200,6 +200,12 @@ fn unusable_files_are_refused_saying_why() {
         "prompt notes.txt: not a WAV file (no RIFF/WAVE header)"
     );
     assert_eq!(err("empty.wav", Vec::new()), "prompt empty.wav: empty file");
+    let mut avi = mono16(8000, &[0; 10]);
+    avi[8..12].copy_from_slice(b"AVI ");
+    assert_eq!(
+        err("movie.wav", avi),
+        "prompt movie.wav: not a WAV file (no RIFF/WAVE header)"
+    );
     assert_eq!(
         err("silent.wav", mono16(8000, &[])),
         "prompt silent.wav: no audio (the data chunk is empty)"

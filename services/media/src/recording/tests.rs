@@ -264,3 +264,45 @@ fn timeline_positions_count_8khz_samples() {
     );
     assert_eq!(timeline_position(t0 + Duration::from_secs(1), t0), 0);
 }
+
+#[test]
+fn a_played_prompt_recorded_through_rtp_is_non_silent_and_of_the_right_length() {
+    use crate::codec::{FRAME_SAMPLES, G711Law};
+    use crate::prompt::{PlayerConfig, Prompt, PromptPlayer};
+    // The player's packets, decoded and fed by RTP timestamp as the shell would: 2 s of
+    // prompt on leg B starting 1 s into a 4 s recording.
+    let start = Instant::now();
+    let prompt = Prompt::from_pcm("tone", tone(16_000, 8000.0, 440.0)).expect("prompt");
+    let mut player = PromptPlayer::new(PlayerConfig::new(G711Law::A, 9, 0, 123_456));
+    player.play(vec![prompt], &[], start + Duration::from_secs(1));
+    let (summary, bytes) = record(RecordingMode::Stereo, |r| {
+        while let Some(deadline) = player.next_deadline() {
+            for out in player.poll(deadline) {
+                let payload: [u8; FRAME_SAMPLES] =
+                    out.packet.payload[..].try_into().expect("160 bytes");
+                let pcm = G711Law::A.decode_frame(&payload);
+                let arrival = timeline_position(start, out.due + Duration::from_millis(3));
+                r.push_rtp(Leg::B, out.packet.header.timestamp, arrival, &pcm)
+                    .expect("push");
+            }
+        }
+        r.advance_to(timeline_position(start, start + Duration::from_secs(4)))
+            .expect("advance");
+    });
+    assert_eq!(summary.duration_ms, 4000);
+    assert_eq!(summary.channels[0].rms, 0.0, "the caller said nothing");
+    // A 8000-peak sine over half the file: RMS ≈ 8000 / √2 × √(1/2) = 4000 (A-law's
+    // quantisation moves it a little).
+    assert!(
+        (summary.channels[1].rms - 4000.0).abs() < 40.0,
+        "{summary:?}"
+    );
+    let (_, channels) = read_back(&bytes);
+    let right = &channels[1];
+    assert!(
+        right[..8024].iter().all(|&s| s == 0),
+        "silent until the prompt"
+    );
+    assert!(right[8024..8200].iter().any(|&s| s != 0));
+    assert!(right[24_024..].iter().all(|&s| s == 0), "silent after it");
+}
