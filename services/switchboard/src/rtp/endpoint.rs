@@ -149,7 +149,7 @@ impl RtpEndpoint {
                 }
                 MediaOutput::Dtmf(event) => self.publish_dtmf(&event),
                 MediaOutput::Timeout => {
-                    let secs = self.setup.core_timeout().as_secs();
+                    let secs = self.setup.core.timeout().as_secs();
                     warn!(call_id = %self.setup.call_id, timeout_secs = secs, "no RTP received");
                     self.setup.services.publish(
                         EventDraft::new(Layer::Call, &self.setup.call_id)
@@ -191,12 +191,6 @@ impl RtpEndpoint {
             self.apply(out);
             self.next_poll = self.setup.core.next_deadline();
         }
-    }
-}
-
-impl RtpEndpointSetup {
-    fn core_timeout(&self) -> Duration {
-        self.core.timeout()
     }
 }
 

@@ -218,7 +218,12 @@ impl UserAgent {
         let timer = ctx.run_later(self.echo.answer_delay, move |ua, _| {
             ua.answer_echo(&timer_key);
         });
-        info!(delay = ?self.echo.answer_delay, "echo call ringing");
+        info!(
+            delay = ?self.echo.answer_delay,
+            rtp_port = port,
+            caller_rtp = ?answered.remote,
+            "echo call ringing"
+        );
         self.pending.insert(
             key,
             PendingCall {
