@@ -30,6 +30,10 @@ pub const MAX_SAMPLE_RATE: u32 = 192_000;
 /// Longest prompt accepted: one hour (57.6 MB once at 8 kHz), so a bad header or a wrong
 /// file cannot make the server read gigabytes.
 pub const MAX_PROMPT_SECONDS: u64 = 3600;
+/// Most input frames converted (resampled) in one go: 2^25, about 11.6 minutes at 48 kHz.
+/// Conversion holds the whole file as 32-bit float twice (about 256 MB at this limit), so a
+/// longer file is refused with advice to convert it to 8 kHz mono once, offline.
+pub const MAX_CONVERTED_FRAMES: u64 = 1 << 25;
 
 /// Why a prompt could not be loaded. Every message starts with `prompt NAME:`.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,21 @@ pub enum PromptError {
         name: String,
         /// Its length according to the header.
         seconds: u64,
+    },
+    /// Not 8 kHz and longer than [`MAX_CONVERTED_FRAMES`] at its rate.
+    #[error(
+        "prompt {name}: {seconds} s at {rate} Hz is too long to convert (at most \
+         {max_seconds} s at that rate); convert it to 8 kHz mono offline"
+    )]
+    TooLongToConvert {
+        /// The prompt's name.
+        name: String,
+        /// Its length according to the header.
+        seconds: u64,
+        /// The file's rate.
+        rate: u32,
+        /// The longest accepted at that rate.
+        max_seconds: u64,
     },
     /// A valid file with no samples.
     #[error("prompt {name}: no audio (the data chunk is empty)")]
@@ -228,6 +247,14 @@ impl Prompt {
                 seconds,
             });
         }
+        if spec.sample_rate != SAMPLE_RATE && frames > MAX_CONVERTED_FRAMES {
+            return Err(PromptError::TooLongToConvert {
+                name: name_s(),
+                seconds,
+                rate: spec.sample_rate,
+                max_seconds: MAX_CONVERTED_FRAMES / u64::from(spec.sample_rate),
+            });
+        }
         if frames == 0 {
             return Err(PromptError::NoAudio { name: name_s() });
         }
@@ -329,27 +356,45 @@ fn decode<R: Read>(
         // Taken as is: no conversion, not even a round trip through float.
         return wav.samples::<i16>().collect();
     }
-    let interleaved: Vec<f32> = if source.float {
-        wav.samples::<f32>().collect::<Result<_, _>>()?
+    // Stereo is averaged as it is read (rather than summed, so two full-scale channels
+    // cannot clip), so the interleaved file is never held in memory.
+    let mono: Vec<f32> = if source.float {
+        downmix(wav.samples::<f32>(), source.channels)?
     } else {
         let full_scale = f32::powi(2.0, i32::from(source.bits_per_sample) - 1);
-        wav.samples::<i32>()
-            .map(|s| s.map(|s| s as f32 / full_scale))
-            .collect::<Result<_, _>>()?
-    };
-    let mono: Vec<f32> = if source.channels == 2 {
-        // Averaged rather than summed, so two full-scale channels cannot clip.
-        interleaved
-            .chunks_exact(2)
-            .map(|lr| (lr[0] + lr[1]) / 2.0)
-            .collect()
-    } else {
-        interleaved
+        downmix(
+            wav.samples::<i32>()
+                .map(|s| s.map(|s| s as f32 / full_scale)),
+            source.channels,
+        )?
     };
     Ok(resample::resample(&mono, source.sample_rate, SAMPLE_RATE)
         .into_iter()
         .map(to_i16)
         .collect())
+}
+
+/// The mean of each frame's `channels` samples (1 or 2).
+fn downmix(
+    samples: impl Iterator<Item = Result<f32, hound::Error>>,
+    channels: u16,
+) -> Result<Vec<f32>, hound::Error> {
+    let mut mono = Vec::new();
+    if channels == 2 {
+        let mut left = None;
+        for s in samples {
+            let s = s?;
+            match left.take() {
+                None => left = Some(s),
+                Some(l) => mono.push((l + s) / 2.0),
+            }
+        }
+    } else {
+        for s in samples {
+            mono.push(s?);
+        }
+    }
+    Ok(mono)
 }
 
 /// A float sample in [-1, 1) to 16 bits, rounded and clamped (resampling can overshoot).

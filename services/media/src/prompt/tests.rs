@@ -200,6 +200,21 @@ fn unusable_files_are_refused_saying_why() {
         "prompt notes.txt: not a WAV file (no RIFF/WAVE header)"
     );
     assert_eq!(err("empty.wav", Vec::new()), "prompt empty.wav: empty file");
+    // Headers claiming more audio than is accepted, refused before anything is read.
+    let claim = |rate: u32, data_bytes: u32| {
+        let mut bytes = mono16(rate, &[0; 10]);
+        bytes[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+        bytes
+    };
+    assert_eq!(
+        err("moh.wav", claim(48_000, ((1 << 25) + 48_000) * 2)),
+        "prompt moh.wav: 700 s at 48000 Hz is too long to convert (at most 699 s at that \
+         rate); convert it to 8 kHz mono offline"
+    );
+    assert_eq!(
+        err("long.wav", claim(8000, 3601 * 8000 * 2)),
+        "prompt long.wav: 3601 s long; at most 3600 s"
+    );
     let mut avi = mono16(8000, &[0; 10]);
     avi[8..12].copy_from_slice(b"AVI ");
     assert_eq!(
