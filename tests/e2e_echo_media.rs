@@ -386,6 +386,8 @@ fn rfc4733_digits_are_reported_once_each_in_order() {
         "{found_later:?}"
     );
     assert_eq!(found_later[0]["layer"], "call");
+    let dialog = found_later[0]["dialog"].as_str().unwrap_or_default();
+    assert!(dialog.starts_with(&call.call_id), "{found_later:?}");
     call.hang_up(&server);
 }
 

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, StreamHandler};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use media::dtmf::{DtmfEvent, DtmfSource};
+use media::dtmf::DtmfEvent;
 use serde_json::json;
 use thiserror::Error;
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
 use super::{EchoMedia, MediaOutput, PortError, RtpMetrics, SharedPorts};
-use crate::dialog_layer::DialogActor;
+use crate::dialog_layer::{DialogActor, dtmf_event, source_name};
 use crate::events::{EventDraft, Layer};
 use crate::stack::Services;
 
@@ -91,6 +91,8 @@ fn bind_both(ip: IpAddr, port: u16) -> io::Result<(UdpSocket, UdpSocket)> {
 pub struct RtpEndpointSetup {
     /// The call's Call-ID, for logs and events.
     pub call_id: String,
+    /// The call's dialog id (`DialogId`'s text), for the `dtmf` events.
+    pub dialog_id: String,
     /// The bound ports (released when the endpoint stops).
     pub ports: BoundPorts,
     /// The allocator to release them to.
@@ -161,23 +163,21 @@ impl RtpEndpoint {
         }
     }
 
+    /// Publishes a digit in the shape SIP INFO digits have (one event kind for all three
+    /// forms, `detail.source` telling them apart).
     fn publish_dtmf(&self, event: &DtmfEvent) {
-        let source = match event.source {
-            DtmfSource::Rfc4733 => "rfc4733",
-            DtmfSource::InBand => "inband",
-            DtmfSource::SipInfo => "sip_info",
-        };
-        let digit = event.digit.to_string();
-        info!(call_id = %self.setup.call_id, %digit, duration_ms = event.duration_ms, source, "DTMF");
-        self.setup.services.publish(
-            EventDraft::new(Layer::Call, &self.setup.call_id)
-                .kind("dtmf")
-                .detail(json!({
-                    "digit": digit,
-                    "duration_ms": event.duration_ms,
-                    "source": source,
-                })),
+        info!(
+            call_id = %self.setup.call_id,
+            digit = %event.digit,
+            duration_ms = event.duration_ms,
+            source = source_name(event.source),
+            "DTMF"
         );
+        self.setup.services.publish(dtmf_event(
+            &self.setup.call_id,
+            &self.setup.dialog_id,
+            event,
+        ));
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {

@@ -191,6 +191,7 @@ impl UserAgent {
                 return;
             }
         };
+        let dialog_id = dialog.id().to_string();
         let dialog = self.dialogs.spawn(dialog, actions, flow, local);
         let core = EchoMedia::new(
             answered.media,
@@ -201,6 +202,7 @@ impl UserAgent {
         );
         RtpEndpoint::new(RtpEndpointSetup {
             call_id: event.call_id.to_string(),
+            dialog_id,
             ports: bound,
             allocator: self.ports.clone(),
             core,
