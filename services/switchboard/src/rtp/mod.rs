@@ -12,6 +12,7 @@
 mod echo_media;
 mod endpoint;
 mod ports;
+pub mod relay_endpoint;
 pub mod settings;
 
 use std::sync::{Arc, Mutex, PoisonError};
