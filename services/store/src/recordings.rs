@@ -16,6 +16,8 @@ pub const MAX_PATH_BYTES: usize = 4096;
 pub struct NewRecording {
     /// The call it belongs to (`calls.id`; the CDR may be written after the file).
     pub call_id: Id,
+    /// The call's SIP Call-ID, when known (what the live call is named by).
+    pub sip_call_id: Option<String>,
     /// Where the file is; unique.
     pub file_path: String,
     /// Container/codec, lowercase (`wav`, `opus`, ...).
@@ -37,6 +39,8 @@ pub struct Recording {
     pub id: Id,
     /// The call it belongs to.
     pub call_id: Id,
+    /// The call's SIP Call-ID, when known.
+    pub sip_call_id: Option<String>,
     /// Where the file is.
     pub file_path: String,
     /// Container/codec.
@@ -69,6 +73,11 @@ fn check(new: &NewRecording) -> Result<()> {
             format!("must be 1 to {MAX_PATH_BYTES} bytes"),
         ));
     }
+    if let Some(sip) = &new.sip_call_id
+        && (sip.is_empty() || sip.len() > 1024 || sip.contains('\0'))
+    {
+        return Err(invalid("sip call id", "must be 1 to 1024 bytes, no NUL"));
+    }
     if new.file_path.contains('\0') {
         return Err(invalid("file path", "contains a NUL byte"));
     }
@@ -97,7 +106,7 @@ fn check(new: &NewRecording) -> Result<()> {
     Ok(())
 }
 
-const SELECT: &str = "SELECT id, call_id, file_path, format, duration_ms, size_bytes, sha256, \
+const SELECT: &str = "SELECT id, call_id, sip_call_id, file_path, format, duration_ms, size_bytes, sha256, \
                       started_at, created_at FROM recordings";
 
 impl Store {
@@ -124,12 +133,13 @@ impl Store {
                 });
             }
             sqlx::query(
-                "INSERT INTO recordings (id, call_id, file_path, format, duration_ms, \
-                 size_bytes, sha256, started_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO recordings (id, call_id, sip_call_id, file_path, format, \
+                 duration_ms, size_bytes, sha256, started_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(id)
             .bind(new.call_id)
+            .bind(&new.sip_call_id)
             .bind(&new.file_path)
             .bind(&new.format)
             .bind(new.duration_ms)
@@ -145,6 +155,7 @@ impl Store {
         Ok(Recording {
             id,
             call_id: new.call_id,
+            sip_call_id: new.sip_call_id.clone(),
             file_path: new.file_path.clone(),
             format: new.format.clone(),
             duration_ms: new.duration_ms,
@@ -170,6 +181,17 @@ impl Store {
             .fetch_all(pool)
             .await?),
         };
+        Ok(rows)
+    }
+
+    /// The recordings of the call with SIP Call-ID `sip_call_id`, oldest start first.
+    pub async fn list_recordings_of_sip_call(&self, sip_call_id: &str) -> Result<Vec<Recording>> {
+        let rows: Vec<Recording> = with_db!(self, |pool| sqlx::query_as(&format!(
+            "{SELECT} WHERE sip_call_id = $1 ORDER BY started_at, id"
+        ))
+        .bind(sip_call_id)
+        .fetch_all(pool)
+        .await?);
         Ok(rows)
     }
 

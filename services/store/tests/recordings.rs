@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 fn recording(call_id: Id, path: &str, started_at: OffsetDateTime) -> NewRecording {
     NewRecording {
         call_id,
+        sip_call_id: None,
         file_path: path.to_string(),
         format: "wav".to_string(),
         duration_ms: 12_340,
@@ -131,7 +132,46 @@ async fn recordings_refuse_duplicates_unknown_ids_and_bad_values(kind: Kind) {
     db.finish().await;
 }
 
+async fn recordings_keep_and_find_the_sip_call_id(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let s = &db.store;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("time");
+    let call = Id::new();
+    let mut named = recording(call, "/rec/sip-1.wav", t0);
+    named.sip_call_id = Some("a84b4c76e66710@pc33.example.com".into());
+    let named = s.add_recording(&named).await.expect("add");
+    let anonymous = s
+        .add_recording(&recording(call, "/rec/sip-2.wav", t0))
+        .await
+        .expect("add");
+    assert_eq!(s.get_recording(named.id).await.expect("get"), named);
+    assert_eq!(
+        s.get_recording(anonymous.id)
+            .await
+            .expect("get")
+            .sip_call_id,
+        None
+    );
+    let found = s
+        .list_recordings_of_sip_call("a84b4c76e66710@pc33.example.com")
+        .await
+        .expect("list");
+    assert_eq!(found, [named]);
+    assert!(
+        s.list_recordings_of_sip_call("other")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let mut empty = recording(call, "/rec/sip-3.wav", t0);
+    empty.sip_call_id = Some(String::new());
+    let err = s.add_recording(&empty).await.expect_err("empty Call-ID");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    db.finish().await;
+}
+
 on_both_backends!(
+    recordings_keep_and_find_the_sip_call_id,
     recordings_are_added_listed_and_found,
     recordings_refuse_duplicates_unknown_ids_and_bad_values,
 );
