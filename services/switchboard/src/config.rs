@@ -518,6 +518,8 @@ mod tests {
             "rtp_timeout_secs",
             "codecs",
             "dtmf_inband",
+            "recordings_dir",
+            "recording_mode",
         ] {
             assert!(text.contains(key), "example config lacks {key}");
         }
@@ -553,6 +555,8 @@ mod tests {
             "rtp_timeout_secs = 0",
             "codecs = []",
             "codecs = [\"G729\"]",
+            "recording_mode = \"quad\"",
+            "recordings_dir = \"\"",
             "port = 1",
         ] {
             assert!(

@@ -1,7 +1,8 @@
 //! The HTTP server (actix-web): `GET /health`, `GET /metrics`, the event log
 //! (`GET /api/v1/events`, `GET /api/v1/events/stream`, see [`crate::events::api`]) and the
 //! registrar's views (`/api/v1/registrations`, `/api/v1/endpoints`,
-//! `/api/v1/endpoint-groups`, see [`crate::registrar::api`]).
+//! `/api/v1/endpoint-groups`, see [`crate::registrar::api`]) and call recording
+//! (`/api/v1/calls/{call_id}/recording`, `/api/v1/recordings`, see [`crate::recording::api`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::json;
 use crate::events::EventBus;
 use crate::events::api::SseSettings;
 use crate::metrics::{self, Metrics};
+use crate::recording::api::RecordingApi;
 use crate::registrar::api::RegistrarApi;
 use crate::transport::ListenerInfo;
 
@@ -101,6 +103,8 @@ pub struct AppState {
     /// The registrar and store behind `/api/v1/registrations`, `/api/v1/endpoints` and
     /// `/api/v1/endpoint-groups`.
     pub registrar: RegistrarApi,
+    /// The recordings directory and store behind the recording routes.
+    pub recordings: RecordingApi,
 }
 
 impl AppState {
@@ -111,8 +115,10 @@ impl AppState {
             .app_data(web::Data::new(self.metrics.clone()))
             .app_data(web::Data::new(self.sse))
             .app_data(web::Data::new(self.registrar.clone()))
+            .app_data(web::Data::new(self.recordings.clone()))
             .configure(configure)
-            .configure(crate::registrar::api::configure);
+            .configure(crate::registrar::api::configure)
+            .configure(crate::recording::api::configure);
     }
 }
 
@@ -181,6 +187,7 @@ mod tests {
             metrics: metrics.clone(),
             sse: SseSettings::default(),
             registrar: RegistrarApi::default(),
+            recordings: RecordingApi::default(),
         };
         let core = UaCore::new(counters)
             .with_metrics(metrics)

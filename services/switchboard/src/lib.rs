@@ -19,6 +19,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod persistence;
+pub mod recording;
 pub mod registrar;
 pub mod rtp;
 pub mod server;

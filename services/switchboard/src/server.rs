@@ -1,11 +1,13 @@
 //! The server lifecycle: bind every SIP socket, start the transport actors, then the HTTP
 //! server; run until SIGTERM or SIGINT; then stop HTTP, listeners and connections.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Addr, Supervisor};
 use anyhow::Context as _;
+use media::recording::RecordingMode;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
@@ -14,6 +16,8 @@ use crate::events::EventBus;
 use crate::http::{self, AppState, HealthState};
 use crate::metrics::Metrics;
 use crate::persistence::Persistence;
+use crate::recording::api::RecordingApi;
+use crate::recording::{self, RecordingTarget};
 use crate::registrar::api::RegistrarApi;
 use crate::registrar::{FlushBindings, RegistrarSetup};
 use crate::stack::{Services, SipStack, StackConfig};
@@ -205,6 +209,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         registrar: RegistrarApi {
             registrar: Some(sip.stack().registrar.clone()),
             store: Some(persistence.store().clone()),
+        },
+        recordings: RecordingApi {
+            target: RecordingTarget {
+                dir: settings
+                    .media
+                    .recordings_dir
+                    .as_ref()
+                    .map_or_else(|| settings.data_dir.join("recordings"), PathBuf::from),
+                store: Some(persistence.store().clone()),
+            },
+            default_mode: recording::parse_mode(&settings.media.recording_mode)
+                .unwrap_or(RecordingMode::Stereo),
         },
     };
     let (server, http_addrs) = http::start(settings.http_listen, state)?;

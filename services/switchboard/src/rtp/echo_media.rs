@@ -228,6 +228,22 @@ impl EchoMedia {
         out
     }
 
+    /// The decoded audio of RTP `packet` (the caller's or one we echoed) into `pcm`, and its
+    /// timestamp; none when it is not audio of the negotiated G.711 payload type.
+    pub fn audio_of(&self, packet: &[u8], pcm: &mut Vec<i16>) -> Option<u32> {
+        let header = parse_rtp(packet)?;
+        let (pt, law) = self.config.audio?;
+        if pt != header.payload_type {
+            return None;
+        }
+        let payload = packet.get(header.payload.0..header.payload.1)?;
+        pcm.clear();
+        pcm.resize(payload.len(), 0);
+        let n = law.decode(payload, pcm).ok()?;
+        pcm.truncate(n);
+        Some(header.timestamp)
+    }
+
     /// Our timestamp for a packet of the caller's: theirs plus the offset of their SSRC.
     fn our_timestamp(&mut self, header: &RtpHeader) -> u32 {
         let offset = match self.offset {

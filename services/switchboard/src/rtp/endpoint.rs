@@ -5,10 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, StreamHandler};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, StreamHandler};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use media::dtmf::DtmfEvent;
+use media::recording::Leg;
 use serde_json::json;
 use thiserror::Error;
 use tokio::net::UdpSocket;
@@ -17,6 +18,9 @@ use tracing::{debug, info, warn};
 use super::{EchoMedia, MediaOutput, PortError, RtpMetrics, SharedPorts};
 use crate::dialog_layer::{DialogActor, dtmf_event, source_name};
 use crate::events::{EventDraft, Layer};
+use crate::recording::{
+    self, ActiveCalls, ActiveRecording, StartError, StartRecording, StopRecording,
+};
 use crate::stack::Services;
 
 /// How often the endpoint polls its core (DTMF end timeout, no-RTP timeout) and checks that
@@ -119,6 +123,13 @@ pub struct RtpEndpoint {
     setup: RtpEndpointSetup,
     started: Instant,
     next_poll: Instant,
+    /// The call's id for the store's recordings (echo calls have no `calls` row; one id
+    /// per call so its recordings group together).
+    store_call_id: store::Id,
+    /// The recording in progress, if any.
+    recording: Option<ActiveRecording>,
+    /// Decoded audio, reused between packets.
+    pcm: Vec<i16>,
 }
 
 impl RtpEndpoint {
@@ -129,7 +140,41 @@ impl RtpEndpoint {
             setup,
             started: now,
             next_poll: now,
+            store_call_id: store::Id::new(),
+            recording: None,
+            pcm: Vec::new(),
         }
+    }
+
+    /// Feeds the recording, if any: the caller's packet `received` as leg A, what the core
+    /// sends back as leg B.
+    fn record(&mut self, received: &[u8], outputs: &[MediaOutput], now: Instant) {
+        let Some(rec) = self.recording.as_mut() else {
+            return;
+        };
+        if let Some(ts) = self.setup.core.audio_of(received, &mut self.pcm) {
+            rec.push(Leg::A, ts, now, &self.pcm);
+        }
+        for output in outputs {
+            if let MediaOutput::Send { packet, .. } = output
+                && let Some(ts) = self.setup.core.audio_of(packet, &mut self.pcm)
+            {
+                rec.push(Leg::B, ts, now, &self.pcm);
+            }
+        }
+        if rec.has_failed() {
+            self.stop_recording(now);
+        }
+    }
+
+    /// Stops the recording, if any; its checksum and store row are made off the actor.
+    /// Returns the file.
+    fn stop_recording(&mut self, now: Instant) -> Option<String> {
+        let rec = self.recording.take()?;
+        let file = rec.path().display().to_string();
+        let done = rec.stop(&self.setup.call_id, self.store_call_id, now);
+        actix::spawn(recording::finish(done, self.setup.services.clone()));
+        Some(file)
     }
 
     fn apply(&mut self, outputs: Vec<MediaOutput>) {
@@ -186,6 +231,12 @@ impl RtpEndpoint {
             return;
         }
         let now = Instant::now();
+        if let Some(rec) = self.recording.as_mut() {
+            rec.advance(now);
+            if rec.has_failed() {
+                self.stop_recording(now);
+            }
+        }
         if now >= self.next_poll {
             let out = self.setup.core.poll(now);
             self.apply(out);
@@ -226,10 +277,14 @@ impl Actor for RtpEndpoint {
         }));
         ctx.run_interval(TICK, |endpoint, ctx| endpoint.tick(ctx));
         self.next_poll = self.setup.core.next_deadline();
+        ActiveCalls::global().insert(&self.setup.call_id, ctx.address());
         info!(call_id = %self.setup.call_id, port = self.setup.ports.port, "RTP endpoint started");
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        // The call ended: so does its recording.
+        ActiveCalls::global().remove(&self.setup.call_id);
+        self.stop_recording(Instant::now());
         let out = self.setup.core.finish(Instant::now());
         self.apply(out);
         self.setup.allocator.release(self.setup.ports.port);
@@ -269,6 +324,7 @@ impl StreamHandler<io::Result<Datagram>> for RtpEndpoint {
                 }
                 let now = Instant::now();
                 let out = self.setup.core.on_datagram(from, &data, now);
+                self.record(&data, &out, now);
                 self.apply(out);
                 self.next_poll = self.setup.core.next_deadline();
             }
@@ -280,5 +336,44 @@ impl StreamHandler<io::Result<Datagram>> for RtpEndpoint {
 
     fn finished(&mut self, _ctx: &mut Self::Context) {
         // The streams never end; the endpoint stops with its dialog.
+    }
+}
+
+impl Handler<StartRecording> for RtpEndpoint {
+    type Result = Result<String, StartError>;
+
+    fn handle(&mut self, msg: StartRecording, _ctx: &mut Self::Context) -> Self::Result {
+        let call_id = &self.setup.call_id;
+        if self.recording.is_some() {
+            return Err(StartError::AlreadyRecording(call_id.clone()));
+        }
+        // Creating the file is a mkdir and an open: short enough for the actor thread.
+        let rec = ActiveRecording::start(call_id, msg.mode, msg.target, Instant::now())
+            .inspect_err(|e| {
+                warn!(call_id = %call_id, error = %e, "recording not started");
+                self.setup.services.publish(
+                    EventDraft::new(Layer::Call, call_id)
+                        .kind("recording_failed")
+                        .detail(json!({ "error": e.to_string() })),
+                );
+            })?;
+        let file = rec.path().display().to_string();
+        let mode = recording::mode_name(rec.mode());
+        info!(call_id = %call_id, file = %file, mode, "recording started");
+        self.setup.services.publish(
+            EventDraft::new(Layer::Call, call_id)
+                .kind("recording_started")
+                .detail(json!({ "file": file, "mode": mode })),
+        );
+        self.recording = Some(rec);
+        Ok(file)
+    }
+}
+
+impl Handler<StopRecording> for RtpEndpoint {
+    type Result = Option<String>;
+
+    fn handle(&mut self, _msg: StopRecording, _ctx: &mut Self::Context) -> Self::Result {
+        self.stop_recording(Instant::now())
     }
 }

@@ -19,6 +19,10 @@ pub struct MediaFileConfig {
     pub codecs: Option<Vec<String>>,
     /// Whether audio is searched for in-band DTMF tones.
     pub dtmf_inband: Option<bool>,
+    /// Where call recordings are written (default `<data_dir>/recordings`).
+    pub recordings_dir: Option<String>,
+    /// The recording layout when the start request names none: "stereo" or "mixed".
+    pub recording_mode: Option<String>,
 }
 
 /// The effective `[media]` settings.
@@ -34,6 +38,10 @@ pub struct MediaSettings {
     pub codecs: Vec<String>,
     /// Whether audio is searched for in-band DTMF tones.
     pub dtmf_inband: bool,
+    /// Where call recordings are written; none means `<data_dir>/recordings`.
+    pub recordings_dir: Option<String>,
+    /// The default recording layout: "stereo" or "mixed".
+    pub recording_mode: String,
 }
 
 impl Default for MediaSettings {
@@ -45,6 +53,8 @@ impl Default for MediaSettings {
             rtp_timeout_secs: config.rtp_timeout.as_secs(),
             codecs: config.codecs.iter().map(|l| l.name().to_owned()).collect(),
             dtmf_inband: config.dtmf_inband,
+            recordings_dir: None,
+            recording_mode: "stereo".to_owned(),
         }
     }
 }
@@ -67,7 +77,24 @@ impl MediaSettings {
                 .clone()
                 .unwrap_or_else(|| vec!["PCMU".to_owned(), "PCMA".to_owned()]),
             dtmf_inband: file.dtmf_inband.unwrap_or(true),
+            recordings_dir: file.recordings_dir.clone(),
+            recording_mode: file
+                .recording_mode
+                .clone()
+                .unwrap_or_else(|| "stereo".to_owned()),
         };
+        if crate::recording::parse_mode(&settings.recording_mode).is_none() {
+            bail!("media.recording_mode must be \"stereo\" or \"mixed\"");
+        }
+        if settings
+            .recordings_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            bail!(
+                "media.recordings_dir must not be empty (leave it out for <data_dir>/recordings)"
+            );
+        }
         settings.laws()?;
         if !settings.rtp_port_min.is_multiple_of(2) {
             bail!("media.rtp_port_min must be even (RTP on even ports, RTCP on the next)");

@@ -1,0 +1,422 @@
+//! End-to-end: recording an echo call (issue #6) against the real binary. A call is recorded
+//! from `POST /api/v1/calls/{call_id}/recording` to `DELETE` (or to its BYE) while the test
+//! sends a 440 Hz tone as PCMU RTP; the WAV file must be 8 kHz 16-bit, of the right layout
+//! and length, non-silent on both sides (the caller left, the echo right), and listed by
+//! `GET /api/v1/recordings` with the file's SHA-256. Unknown calls get 404, a second start 409.
+//!
+//! The SIP side is raw text over UDP, the minimum of tests/e2e_echo_media.rs copied; the WAV
+//! file is read with a small RIFF walker of the test's own. Everything binds 127.0.0.1 only;
+//! every wait is bounded.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use media::codec::G711Law;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::{Server, SipMessage};
+
+/// How long one exchange, or waiting for an event, may take.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A port range of two RTP/RTCP pairs of its own (tests run in parallel, as do the echo
+/// tests, whose ranges start at 20 000: these start at 40 000).
+fn port_range() -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 50;
+    let base = 40_000 + (std::process::id() % 40) as u16 * 500 + slot * 10;
+    (base, base + 3)
+}
+
+/// A server answering echo calls at once, recording into a scratch directory (returned).
+fn start_server() -> (Server, PathBuf) {
+    let dir = support::scratch_dir("recording");
+    let recordings = dir.join("recordings");
+    let (min, max) = port_range();
+    let path = dir.join("switchboard.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[echo]\nanswer_delay_ms = 0\n\n[media]\nrtp_port_min = {min}\nrtp_port_max = {max}\n\
+             recordings_dir = \"{}\"\n",
+            recordings.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    let config = path.display().to_string();
+    (Server::start_with(&["--config", &config], &[]), recordings)
+}
+
+/// `method path` with `body` (JSON, may be empty): the status and the body as JSON (null
+/// when there is none).
+fn request(server: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let addr = server.http_addr;
+    let go = || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&addr, WAIT)?;
+        stream.set_read_timeout(Some(WAIT))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let text = go().unwrap_or_else(|e| server.fail(&format!("{method} {path} failed: {e}")));
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| server.fail(&format!("{method} {path}: not HTTP: {text:?}")));
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Every event with this Call-ID, oldest first.
+fn events_of(server: &Server, call_id: &str) -> Vec<Value> {
+    let (status, page) = request(server, "GET", "/api/v1/events?since=0&limit=10000", "");
+    assert_eq!(status, 200, "{page}");
+    page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["call_id"] == call_id)
+        .cloned()
+        .collect()
+}
+
+/// Waits (bounded) for the Call-ID's first event of `kind`.
+fn wait_for_kind(server: &Server, call_id: &str, kind: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let events = events_of(server, call_id);
+        if let Some(e) = events.iter().find(|e| e["kind"] == kind) {
+            return e.clone();
+        }
+        if Instant::now() >= deadline {
+            server.fail(&format!(
+                "{call_id}: no {kind} event in\n{}",
+                serde_json::to_string_pretty(&events).unwrap_or_default()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One echo call from a SIP socket and an RTP socket of the test's.
+struct Call {
+    sip: UdpSocket,
+    rtp: UdpSocket,
+    server: SocketAddr,
+    call_id: String,
+    from_tag: String,
+    to_tag: String,
+    /// Where the server receives RTP (from the 200's SDP).
+    media: SocketAddr,
+}
+
+/// Reads SIP datagrams until a final response; returns it.
+fn final_response(server: &Server, sip: &UdpSocket) -> SipMessage {
+    let deadline = Instant::now() + WAIT;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            server.fail("the final response never came");
+        }
+        sip.set_read_timeout(Some(left)).expect("timeout");
+        let Ok((n, _)) = sip.recv_from(&mut buf) else {
+            continue;
+        };
+        let msg = SipMessage::parse(&buf[..n]);
+        if msg.status().is_some_and(|s| s >= 200) {
+            return msg;
+        }
+    }
+}
+
+impl Call {
+    /// Calls echo offering PCMU, ACKs the 200.
+    fn start(server: &Server) -> Call {
+        let sip = support::udp_socket();
+        let rtp = support::udp_socket();
+        let call_id = format!("recording-{}@127.0.0.1", support::unique_token());
+        let from_tag = support::unique_token();
+        let rtp_port = rtp.local_addr().expect("rtp addr").port();
+        let sdp = format!(
+            "v=0\r\no=tester 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        let local = sip.local_addr().expect("local");
+        let to = server.sip_addr;
+        let invite = format!(
+            "INVITE sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag={from_tag}\r\n\
+             To: <sip:echo@{to}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:tester@{local}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            support::new_branch(),
+            sdp.len()
+        );
+        sip.send_to(invite.as_bytes(), to).expect("send INVITE");
+        let answer = final_response(server, &sip);
+        if answer.status() != Some(200) {
+            server.fail(&format!("echo call not answered 200:\n{}", answer.raw));
+        }
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let port: u16 = body
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| server.fail(&format!("no m=audio port in {body}")));
+        let to_tag = SipMessage::param(answer.expect_header("To"), "tag")
+            .unwrap_or_else(|| server.fail("200 without To tag"))
+            .to_owned();
+        let call = Call {
+            sip,
+            rtp,
+            server: server.sip_addr,
+            call_id,
+            from_tag,
+            to_tag,
+            media: SocketAddr::new("127.0.0.1".parse().expect("ip"), port),
+        };
+        call.in_dialog("ACK", 1);
+        call
+    }
+
+    fn in_dialog(&self, method: &str, cseq: u32) {
+        let local = self.sip.local_addr().expect("local");
+        let to = self.server;
+        let request = format!(
+            "{method} sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag={}\r\n\
+             To: <sip:echo@{to}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+             Content-Length: 0\r\n\r\n",
+            support::new_branch(),
+            self.from_tag,
+            self.to_tag,
+            self.call_id
+        );
+        self.sip.send_to(request.as_bytes(), to).expect("send");
+    }
+
+    /// BYE, and its 200.
+    fn hang_up(&self, server: &Server) {
+        self.in_dialog("BYE", 2);
+        let ok = final_response(server, &self.sip);
+        if ok.status() != Some(200) {
+            server.fail(&format!("BYE answered:\n{}", ok.raw));
+        }
+    }
+
+    /// Sends `seconds` of a 440 Hz tone as PCMU, 20 ms packets at 50 per second, in real
+    /// time; the echoes are left in the socket's buffer (a few tens of kB).
+    fn send_tone(&self, seconds: u32) {
+        let start = Instant::now();
+        let mut pcm = [0i16; 160];
+        let mut payload = [0u8; 160];
+        for i in 0..seconds * 50 {
+            for (k, s) in pcm.iter_mut().enumerate() {
+                let n = f64::from(i * 160) + k as f64;
+                *s = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * n / 8000.0).sin()) as i16;
+            }
+            G711Law::Mu.encode(&pcm, &mut payload).expect("encode");
+            let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+            p.extend_from_slice(&(i as u16).to_be_bytes());
+            p.extend_from_slice(&(i * 160).to_be_bytes());
+            p.extend_from_slice(&0x5eed_1234u32.to_be_bytes());
+            p.extend_from_slice(&payload);
+            let due = start + Duration::from_millis(20 * u64::from(i));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            self.rtp.send_to(&p, self.media).expect("send RTP");
+        }
+    }
+}
+
+/// A WAV file as the test reads it.
+struct Wav {
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    /// Interleaved samples.
+    samples: Vec<i16>,
+}
+
+impl Wav {
+    /// Reads `path` (RIFF chunks walked, `fmt ` and `data` taken).
+    fn read(path: &Path) -> Wav {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(&bytes[0..4], b"RIFF");
+        assert_eq!(&bytes[8..12], b"WAVE");
+        let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let (mut at, mut fmt, mut data) = (12, None, None);
+        while at + 8 <= bytes.len() {
+            let len = u32_at(at + 4) as usize;
+            match &bytes[at..at + 4] {
+                b"fmt " => fmt = Some(at + 8),
+                b"data" => data = Some((at + 8, len)),
+                _ => {}
+            }
+            at += 8 + len + len % 2;
+        }
+        let fmt = fmt.expect("fmt chunk");
+        let (start, len) = data.expect("data chunk");
+        Wav {
+            channels: u16_at(fmt + 2),
+            rate: u32_at(fmt + 4),
+            bits: u16_at(fmt + 14),
+            samples: bytes[start..start + len]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+        }
+    }
+
+    /// Length in seconds.
+    fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.channels) / f64::from(self.rate)
+    }
+
+    /// RMS of channel `c`.
+    fn rms(&self, c: usize) -> f64 {
+        let ch: Vec<f64> = self
+            .samples
+            .iter()
+            .skip(c)
+            .step_by(usize::from(self.channels))
+            .map(|&s| f64::from(s))
+            .collect();
+        (ch.iter().map(|s| s * s).sum::<f64>() / ch.len().max(1) as f64).sqrt()
+    }
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The store's rows for the SIP Call-ID.
+fn listed(server: &Server, call_id: &str) -> Vec<Value> {
+    let (status, body) = request(
+        server,
+        "GET",
+        &format!("/api/v1/recordings?call_id={call_id}"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    body["recordings"].as_array().cloned().unwrap_or_default()
+}
+
+/// Checks the stopped recording of `call` against its file and its store row; returns the WAV.
+fn check_recording(server: &Server, call: &Call, file: &str) -> Wav {
+    let stopped = wait_for_kind(server, &call.call_id, "recording_stopped");
+    assert_eq!(stopped["detail"]["file"], file, "{stopped}");
+    let path = Path::new(file);
+    let sha = sha256_hex(path);
+    assert_eq!(stopped["detail"]["sha256"], sha.as_str(), "{stopped}");
+    let rows = listed(server, &call.call_id);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["file_path"], file);
+    assert_eq!(row["format"], "wav");
+    assert_eq!(
+        row["sha256"],
+        sha.as_str(),
+        "the store row has the file's SHA-256"
+    );
+    assert_eq!(row["sip_call_id"], call.call_id.as_str());
+    let size = std::fs::metadata(path).expect("metadata").len();
+    assert_eq!(row["size_bytes"].as_u64(), Some(size));
+    let wav = Wav::read(path);
+    assert_eq!((wav.rate, wav.bits), (8000, 16));
+    let ms = (wav.seconds() * 1000.0) as i64;
+    assert!(
+        (row["duration_ms"].as_i64().unwrap_or(-1) - ms).abs() <= 1,
+        "{row} vs {ms} ms"
+    );
+    wav
+}
+
+#[test]
+fn a_stereo_recording_is_non_silent_on_both_sides_and_of_the_right_length() {
+    let (server, dir) = start_server();
+    let call = Call::start(&server);
+    let path = format!("/api/v1/calls/{}/recording", call.call_id);
+    let (status, started) = request(&server, "POST", &path, "");
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["mode"], "stereo");
+    let file = started["file"].as_str().expect("file").to_owned();
+    assert!(file.starts_with(&dir.display().to_string()), "{file}");
+    assert!(file.ends_with("-1.wav"), "{file}");
+    let (status, again) = request(&server, "POST", &path, "{\"mode\":\"mixed\"}");
+    assert_eq!(status, 409, "a second start: {again}");
+    assert!(again["error"].as_str().is_some(), "{again}");
+
+    call.send_tone(3);
+    let (status, stopped) = request(&server, "DELETE", &path, "");
+    assert_eq!(status, 202, "{stopped}");
+    assert_eq!(stopped["file"], file.as_str());
+    let wav = check_recording(&server, &call, &file);
+    assert_eq!(wav.channels, 2);
+    assert!(
+        (wav.seconds() - 3.0).abs() <= 0.2,
+        "3 s of tone recorded as {} s",
+        wav.seconds()
+    );
+    // A 440 Hz sine of amplitude 8000 has an RMS of ~5650; G.711 keeps it within a few %.
+    for (c, side) in [(0, "left (caller)"), (1, "right (echo)")] {
+        let rms = wav.rms(c);
+        assert!(rms > 4000.0, "{side} channel RMS {rms}");
+    }
+    wait_for_kind(&server, &call.call_id, "recording_started");
+    let (status, body) = request(&server, "DELETE", &path, "");
+    assert_eq!(status, 404, "stopping again: {body}");
+    call.hang_up(&server);
+}
+
+#[test]
+fn a_mixed_recording_is_mono_and_stops_at_bye() {
+    let (server, _dir) = start_server();
+    let call = Call::start(&server);
+    let path = format!("/api/v1/calls/{}/recording", call.call_id);
+    let (status, started) = request(&server, "POST", &path, "{\"mode\":\"mixed\"}");
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["mode"], "mixed");
+    let file = started["file"].as_str().expect("file").to_owned();
+    call.send_tone(1);
+    call.hang_up(&server);
+    let wav = check_recording(&server, &call, &file);
+    assert_eq!(wav.channels, 1);
+    assert!(wav.seconds() > 0.8, "{} s", wav.seconds());
+    assert!(wav.rms(0) > 4000.0, "mixed RMS {}", wav.rms(0));
+    let (status, body) = request(&server, "POST", &path, "");
+    assert_eq!(status, 404, "the call ended: {body}");
+}
+
+#[test]
+fn unknown_calls_and_bad_requests_get_json_errors() {
+    let (server, _dir) = start_server();
+    for (method, body, want) in [
+        ("POST", "", 404),
+        ("DELETE", "", 404),
+        ("POST", "{\"mode\":\"quad\"}", 400),
+        ("POST", "not json", 400),
+    ] {
+        let (status, answer) = request(&server, method, "/api/v1/calls/nobody/recording", body);
+        assert_eq!(status, want, "{method} {body:?}: {answer}");
+        assert!(answer["error"].as_str().is_some(), "{answer}");
+    }
+    assert!(listed(&server, "nobody").is_empty());
+}
