@@ -37,6 +37,11 @@ fn port_range() -> (u16, u16) {
 fn start_server() -> (Server, PathBuf) {
     let dir = support::scratch_dir("recording");
     let recordings = dir.join("recordings");
+    start_server_recording_to(&dir, recordings)
+}
+
+/// A server answering echo calls at once, its config in `dir`, recording into `recordings`.
+fn start_server_recording_to(dir: &Path, recordings: PathBuf) -> (Server, PathBuf) {
     let (min, max) = port_range();
     let path = dir.join("switchboard.toml");
     std::fs::write(
@@ -220,10 +225,15 @@ impl Call {
     /// Sends `seconds` of a 440 Hz tone as PCMU, 20 ms packets at 50 per second, in real
     /// time; the echoes are left in the socket's buffer (a few tens of kB).
     fn send_tone(&self, seconds: u32) {
+        self.send_tone_ms(seconds * 1000);
+    }
+
+    /// Sends `ms` (a multiple of 20) of the tone, as [`send_tone`](Self::send_tone).
+    fn send_tone_ms(&self, ms: u32) {
         let start = Instant::now();
         let mut pcm = [0i16; 160];
         let mut payload = [0u8; 160];
-        for i in 0..seconds * 50 {
+        for i in 0..ms / 20 {
             for (k, s) in pcm.iter_mut().enumerate() {
                 let n = f64::from(i * 160) + k as f64;
                 *s = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * n / 8000.0).sin()) as i16;
@@ -419,4 +429,37 @@ fn unknown_calls_and_bad_requests_get_json_errors() {
         assert!(answer["error"].as_str().is_some(), "{answer}");
     }
     assert!(listed(&server, "nobody").is_empty());
+}
+
+#[test]
+fn a_recordings_directory_that_cannot_be_made_fails_the_start_not_the_call() {
+    let dir = support::scratch_dir("recording-bad");
+    // A file where the directory should be: mkdir fails as on a read-only or full disk.
+    let blocked = dir.join("not-a-directory");
+    std::fs::write(&blocked, b"x").expect("write");
+    let (server, _) = start_server_recording_to(&dir, blocked);
+    let call = Call::start(&server);
+    let path = format!("/api/v1/calls/{}/recording", call.call_id);
+    let (status, body) = request(&server, "POST", &path, "");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot create")),
+        "{body}"
+    );
+    let failed = wait_for_kind(&server, &call.call_id, "recording_failed");
+    assert!(failed["detail"]["error"].as_str().is_some(), "{failed}");
+    // The call goes on: RTP is still echoed, and it hangs up normally.
+    call.send_tone_ms(100);
+    let mut buf = [0u8; 2048];
+    call.rtp.set_read_timeout(Some(WAIT)).expect("timeout");
+    let (n, from) = call
+        .rtp
+        .recv_from(&mut buf)
+        .expect("RTP echoed after the failure");
+    assert_eq!((from, n), (call.media, 172));
+    call.hang_up(&server);
+    wait_for_kind(&server, &call.call_id, "media_ended");
+    assert!(listed(&server, &call.call_id).is_empty());
 }

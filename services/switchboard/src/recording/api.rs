@@ -127,8 +127,12 @@ async fn list(api: web::Data<RecordingApi>, query: web::Query<serde_json::Value>
     };
     let found = match query.call_id {
         None => store.list_recordings(None).await,
+        // A SIP Call-ID may look like a uuid too: by `calls.id` first, then by Call-ID.
         Some(c) => match c.parse::<Id>() {
-            Ok(id) => store.list_recordings(Some(id)).await,
+            Ok(id) => match store.list_recordings(Some(id)).await {
+                Ok(found) if found.is_empty() => store.list_recordings_of_sip_call(&c).await,
+                other => other,
+            },
             Err(_) => store.list_recordings_of_sip_call(&c).await,
         },
     };

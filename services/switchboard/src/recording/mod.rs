@@ -73,9 +73,13 @@ impl ActiveCalls {
         self.lock().insert(call_id.to_owned(), endpoint);
     }
 
-    /// Forgets call `call_id`.
-    pub fn remove(&self, call_id: &str) {
-        self.lock().remove(call_id);
+    /// Forgets call `call_id` if `endpoint` is still its media (a later call reusing the
+    /// Call-ID keeps its own entry).
+    pub fn remove(&self, call_id: &str, endpoint: &Addr<RtpEndpoint>) {
+        let mut calls = self.lock();
+        if calls.get(call_id) == Some(endpoint) {
+            calls.remove(call_id);
+        }
     }
 
     /// The endpoint of call `call_id`, if it is live.

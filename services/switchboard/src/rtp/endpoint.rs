@@ -281,9 +281,9 @@ impl Actor for RtpEndpoint {
         info!(call_id = %self.setup.call_id, port = self.setup.ports.port, "RTP endpoint started");
     }
 
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
+    fn stopped(&mut self, ctx: &mut Self::Context) {
         // The call ended: so does its recording.
-        ActiveCalls::global().remove(&self.setup.call_id);
+        ActiveCalls::global().remove(&self.setup.call_id, &ctx.address());
         self.stop_recording(Instant::now());
         let out = self.setup.core.finish(Instant::now());
         self.apply(out);
