@@ -151,3 +151,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/calls/{call_id}/recording", web::delete().to(stop))
         .route("/api/v1/recordings", web::get().to(list));
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test};
+
+    use super::*;
+
+    async fn call(req: test::TestRequest) -> (u16, serde_json::Value) {
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(RecordingApi::default()))
+                .configure(configure),
+        )
+        .await;
+        let resp = test::call_service(&app, req.to_request()).await;
+        let status = resp.status().as_u16();
+        (status, test::read_body_json(resp).await)
+    }
+
+    #[actix_web::test]
+    async fn errors_are_json_with_a_message() {
+        let path = "/api/v1/calls/no-such-call/recording";
+        for (req, want) in [
+            (test::TestRequest::post().uri(path), 404),
+            (test::TestRequest::delete().uri(path), 404),
+            (
+                test::TestRequest::post()
+                    .uri(path)
+                    .set_payload("{\"mode\":\"quad\"}"),
+                400,
+            ),
+            (
+                test::TestRequest::post()
+                    .uri(path)
+                    .set_payload("{\"mode\":\"mixed\",\"x\":1}"),
+                400,
+            ),
+            (test::TestRequest::get().uri("/api/v1/recordings"), 503),
+            (
+                test::TestRequest::get().uri("/api/v1/recordings?limit=1"),
+                400,
+            ),
+        ] {
+            let (status, body) = call(req).await;
+            assert_eq!(status, want, "{body}");
+            assert!(
+                body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{body}"
+            );
+        }
+    }
+}
