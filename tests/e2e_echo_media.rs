@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::api::{events_of, get_ok};
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -52,33 +54,6 @@ fn start_server_delayed(answer_delay_ms: u64, media: &str) -> Server {
 fn media_table(pairs: u16, extra: &str) -> String {
     let (min, max) = port_range(pairs);
     format!("rtp_port_min = {min}\nrtp_port_max = {max}\n{extra}")
-}
-
-/// `GET path`, which must answer 200; returns the body.
-fn get_ok(server: &Server, path: &str) -> String {
-    let resp = support::http_get(server.http_addr, path, WAIT)
-        .unwrap_or_else(|e| server.fail(&format!("GET {path} failed: {e}")));
-    if resp.status != 200 {
-        server.fail(&format!("GET {path} answered {}", resp.status_line));
-    }
-    match resp.rest.split_once("\r\n\r\n") {
-        Some((_, body)) => body.to_owned(),
-        None => server.fail(&format!("GET {path}: no body in {:?}", resp.rest)),
-    }
-}
-
-/// Every event with this Call-ID, oldest first.
-fn events_of(server: &Server, call_id: &str) -> Vec<Value> {
-    let body = get_ok(server, "/api/v1/events?since=0&limit=10000");
-    let page: Value = serde_json::from_str(&body)
-        .unwrap_or_else(|e| server.fail(&format!("events body is not JSON ({e}): {body}")));
-    page["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["call_id"] == call_id)
-        .cloned()
-        .collect()
 }
 
 /// The events of `kind` for the Call-ID.

@@ -6,11 +6,13 @@
 
 mod support;
 
+use support::api::get_ok;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{HttpResponse, Server};
+use support::Server;
 
 /// How long one SIP or HTTP exchange may take.
 const WAIT: Duration = Duration::from_secs(5);
@@ -51,19 +53,6 @@ fn send_options(server: &Server) -> String {
         ));
     }
     call_id
-}
-
-/// `GET path`, which must answer 200; returns the body.
-fn get_ok(server: &Server, path: &str) -> String {
-    let resp: HttpResponse = support::http_get(server.http_addr, path, WAIT)
-        .unwrap_or_else(|e| server.fail(&format!("GET {path} failed: {e}")));
-    if resp.status != 200 {
-        server.fail(&format!("GET {path} answered {}", resp.status_line));
-    }
-    match resp.rest.split_once("\r\n\r\n") {
-        Some((_, body)) => body.to_owned(),
-        None => server.fail(&format!("GET {path}: no body in {:?}", resp.rest)),
-    }
 }
 
 #[test]

@@ -11,6 +11,8 @@
 
 mod support;
 
+use support::api::{events_of, get_ok};
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -62,33 +64,6 @@ fn run_sipp_over(server: &Server, scenario: &str, call_id: &str, transport: Sipp
 /// A unique Call-ID for this run (SIPp's `-cid_str` takes it as is).
 fn call_id(label: &str) -> String {
     format!("{label}-{}", support::unique_token())
-}
-
-/// `GET path`, which must answer 200; returns the body.
-fn get_ok(server: &Server, path: &str) -> String {
-    let resp = support::http_get(server.http_addr, path, WAIT)
-        .unwrap_or_else(|e| server.fail(&format!("GET {path} failed: {e}")));
-    if resp.status != 200 {
-        server.fail(&format!("GET {path} answered {}", resp.status_line));
-    }
-    match resp.rest.split_once("\r\n\r\n") {
-        Some((_, body)) => body.to_owned(),
-        None => server.fail(&format!("GET {path}: no body in {:?}", resp.rest)),
-    }
-}
-
-/// Every event with this Call-ID, oldest first.
-fn events_of(server: &Server, call_id: &str) -> Vec<Value> {
-    let body = get_ok(server, "/api/v1/events?since=0&limit=10000");
-    let page: Value = serde_json::from_str(&body)
-        .unwrap_or_else(|e| server.fail(&format!("events body is not JSON ({e}): {body}")));
-    page["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["call_id"] == call_id)
-        .cloned()
-        .collect()
 }
 
 /// Waits (bounded) until `check` holds on the Call-ID's events, and returns them.

@@ -34,6 +34,7 @@
 // Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod baresip;
 pub mod digest_client;
 mod http;

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use super::api::get_json;
 use super::{Server, scratch_dir, switchboard_bin};
 
 /// How long a helper waits for the server to report something.
@@ -67,25 +68,6 @@ pub fn write_config(dir: &Path, toml: &str) -> String {
 pub fn start(dir: &Path, toml: &str) -> Server {
     let config = write_config(dir, toml);
     Server::start_in(dir.to_path_buf(), &["--config", &config], &[])
-}
-
-/// `GET path` as JSON; the server must answer 200.
-pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
-    let resp = server
-        .http_get(path, Duration::from_secs(5))
-        .unwrap_or_else(|e| server.fail(&format!("GET {path} failed: {e}")));
-    if resp.status != 200 {
-        server.fail(&format!(
-            "GET {path} answered {}: {}",
-            resp.status_line, resp.rest
-        ));
-    }
-    let body = match resp.rest.split_once("\r\n\r\n") {
-        Some((_, body)) => body,
-        None => server.fail(&format!("GET {path}: no body in {:?}", resp.rest)),
-    };
-    serde_json::from_str(body)
-        .unwrap_or_else(|e| server.fail(&format!("GET {path}: not JSON ({e}): {body}")))
 }
 
 /// The registrar's live bindings of `aor`.
