@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use media::codec::G711Law;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use support::api::events_of;
 use support::{Server, SipMessage};
 
 /// How long one exchange, or waiting for an event, may take.
@@ -81,19 +82,6 @@ fn request(server: &Server, method: &str, path: &str, body: &str) -> (u16, Value
         .unwrap_or_else(|| server.fail(&format!("{method} {path}: not HTTP: {text:?}")));
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-/// Every event with this Call-ID, oldest first.
-fn events_of(server: &Server, call_id: &str) -> Vec<Value> {
-    let (status, page) = request(server, "GET", "/api/v1/events?since=0&limit=10000", "");
-    assert_eq!(status, 200, "{page}");
-    page["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["call_id"] == call_id)
-        .cloned()
-        .collect()
 }
 
 /// Waits (bounded) for the Call-ID's first event of `kind`.
