@@ -342,3 +342,49 @@ async fn a_silent_leg_is_a_media_timeout_and_a_hold_disarms_it() {
     assert_eq!(timeouts[0].dialog.as_deref(), Some("dialog-a"));
     relay.addr.send(Stop).await.expect("stop");
 }
+
+#[actix_rt::test]
+async fn telephone_events_are_relayed_and_reported_once_with_the_legs_dialog() {
+    let (a, b) = (Phone::new().await, Phone::new().await);
+    let relay = start(&a, &b, [pcmu(), pcmu()], RelayConfig::default());
+    // Digit 5 for 800 timestamp units (100 ms): a marked start, updates, three ends.
+    let event = |seq: u16, marker: bool, end: bool, duration: u16| {
+        let mut p = vec![0x80, 101 | if marker { 0x80 } else { 0 }];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&16_000u32.to_be_bytes());
+        p.extend_from_slice(&0xB2B2_0001u32.to_be_bytes());
+        p.extend_from_slice(&[5, if end { 0x80 | 10 } else { 10 }]);
+        p.extend_from_slice(&duration.to_be_bytes());
+        p
+    };
+    let packets = [
+        event(1, true, false, 160),
+        event(2, false, false, 480),
+        event(3, false, true, 800),
+        event(4, false, true, 800),
+        event(5, false, true, 800),
+    ];
+    for p in &packets {
+        b.rtp
+            .send_to(p, relay.relay_rtp(LegId::B))
+            .await
+            .expect("send");
+        assert_eq!(
+            &recv(&a.rtp).await.0,
+            p,
+            "relayed unchanged (same PT both legs)"
+        );
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while relay.events("dtmf").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no dtmf event");
+        sleep(Duration::from_millis(10)).await;
+    }
+    sleep(Duration::from_millis(100)).await;
+    let digits = relay.events("dtmf");
+    assert_eq!(digits.len(), 1, "one key press, one event");
+    assert_eq!(digits[0].dialog.as_deref(), Some("dialog-b"));
+    let detail = digits[0].detail.as_ref().expect("detail");
+    assert_eq!(detail["digit"], "5");
+    relay.addr.send(Stop).await.expect("stop");
+}
