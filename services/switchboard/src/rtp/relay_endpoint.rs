@@ -36,6 +36,9 @@ const MAX_DATAGRAM: usize = 2048;
 /// How long a socket's reader pauses after a receive error, so a persistent error cannot spin.
 const ERROR_BACKOFF: Duration = Duration::from_millis(20);
 
+/// The shortest poll timer.
+const MIN_TIMER: Duration = Duration::from_millis(1);
+
 /// Port pairs tried per leg before giving up when the ones allocated are taken by another
 /// program.
 const BIND_ATTEMPTS: usize = 8;
@@ -275,7 +278,11 @@ impl RelayEndpoint {
             }
             ctx.cancel_future(handle);
         }
-        let delay = deadline.saturating_duration_since(Instant::now());
+        // At least a millisecond: a deadline that `poll` somehow left in the past must not
+        // turn into a busy loop on the relay's thread.
+        let delay = deadline
+            .saturating_duration_since(Instant::now())
+            .max(MIN_TIMER);
         let handle = ctx.run_later(delay, |endpoint, ctx| {
             endpoint.timer = None;
             let now = Instant::now();
