@@ -11,6 +11,6 @@ RUN useradd --system --home /var/lib/switchboard switchboard \
 COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
 COPY deploy/switchboard.example.toml /etc/switchboard/switchboard.toml
 USER switchboard
-EXPOSE 5060/udp 5060/tcp 8080/tcp
+EXPOSE 5060/udp 5060/tcp 8080/tcp 20000-29999/udp
 ENTRYPOINT ["switchboard"]
 CMD ["serve", "--config", "/etc/switchboard/switchboard.toml", "--sip-listen", "0.0.0.0:5060", "--http-listen", "0.0.0.0:8080", "--data-dir", "/var/lib/switchboard"]
