@@ -11,13 +11,13 @@ mod support;
 
 use support::api::{events_of, get_ok};
 
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use media::codec::G711Law;
 use media::dtmf::{DtmfDigit, InBandGenerator, TelephoneEvent};
 use serde_json::Value;
+use support::echo_call::{EchoCall, TELEPHONE_EVENT, invite, response_where, sdp_offer};
 use support::{Server, SipMessage, Sipp};
 
 /// How long one exchange, or waiting for an event, may take.
@@ -103,167 +103,10 @@ fn digits(events: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One echo call from a SIP socket and an RTP socket of the test's.
-struct Call {
-    sip: UdpSocket,
-    rtp: UdpSocket,
-    server: SocketAddr,
-    call_id: String,
-    from_tag: String,
-    to_tag: String,
-    /// Where the server receives RTP (from the 200's SDP).
-    media: SocketAddr,
-    answer: SipMessage,
-}
-
-fn sdp_offer(rtp_port: u16, formats: &str, extra: &str) -> String {
-    format!(
-        "v=0\r\no=tester 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {rtp_port} RTP/AVP {formats}\r\na=rtpmap:0 PCMU/8000\r\n{extra}"
-    )
-}
-
-const TELEPHONE_EVENT: &str = "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
-
-/// Reads SIP datagrams until a final response; returns it.
-fn final_response(server: &Server, sip: &UdpSocket) -> SipMessage {
-    response_where(server, sip, |m| m.status().is_some_and(|s| s >= 200))
-}
-
-/// Reads SIP datagrams until one satisfies `wanted`; returns it.
-fn response_where(
-    server: &Server,
-    sip: &UdpSocket,
-    wanted: impl Fn(&SipMessage) -> bool,
-) -> SipMessage {
-    let deadline = Instant::now() + WAIT;
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            server.fail("the response waited for never came");
-        }
-        sip.set_read_timeout(Some(left)).expect("timeout");
-        let Ok((n, _)) = sip.recv_from(&mut buf) else {
-            continue;
-        };
-        let msg = SipMessage::parse(&buf[..n]);
-        if wanted(&msg) {
-            return msg;
-        }
-    }
-}
-
-/// Sends an INVITE with `sdp`; returns the final response.
-fn invite(
-    server: &Server,
-    sip: &UdpSocket,
-    call_id: &str,
-    from_tag: &str,
-    sdp: &str,
-) -> SipMessage {
-    let local = sip.local_addr().expect("local");
-    let to = server.sip_addr;
-    let request = format!(
-        "INVITE sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag={from_tag}\r\n\
-         To: <sip:echo@{to}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-         Contact: <sip:tester@{local}>\r\nContent-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n{sdp}",
-        support::new_branch(),
-        sdp.len()
-    );
-    sip.send_to(request.as_bytes(), to).expect("send INVITE");
-    final_response(server, sip)
-}
-
-impl Call {
-    /// Calls echo (PCMU and telephone-event offered), ACKs the 200.
-    fn start(server: &Server) -> Call {
-        let sip = support::udp_socket();
-        let rtp = support::udp_socket();
-        let call_id = format!("echo-media-{}", support::unique_token());
-        let from_tag = support::unique_token();
-        let rtp_port = rtp.local_addr().expect("rtp addr").port();
-        let sdp = sdp_offer(rtp_port, "0 101", TELEPHONE_EVENT);
-        let answer = invite(server, &sip, &call_id, &from_tag, &sdp);
-        if answer.status() != Some(200) {
-            server.fail(&format!("echo call not answered 200:\n{}", answer.raw));
-        }
-        let body = String::from_utf8_lossy(&answer.body).into_owned();
-        let port: u16 = body
-            .lines()
-            .find_map(|l| l.strip_prefix("m=audio "))
-            .and_then(|l| l.split(' ').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| server.fail(&format!("no m=audio port in {body}")));
-        let ip = body
-            .lines()
-            .find_map(|l| l.strip_prefix("c=IN IP4 "))
-            .unwrap_or_else(|| server.fail(&format!("no c= line in {body}")));
-        let to_tag = SipMessage::param(answer.expect_header("To"), "tag")
-            .unwrap_or_else(|| server.fail("200 without To tag"))
-            .to_owned();
-        let call = Call {
-            sip,
-            rtp,
-            server: server.sip_addr,
-            call_id,
-            from_tag,
-            to_tag,
-            media: SocketAddr::new(ip.trim().parse().expect("c= IP"), port),
-            answer,
-        };
-        call.in_dialog("ACK", 1);
-        call
-    }
-
-    fn in_dialog(&self, method: &str, cseq: u32) {
-        let local = self.sip.local_addr().expect("local");
-        let to = self.server;
-        let request = format!(
-            "{method} sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag={}\r\n\
-             To: <sip:echo@{to}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-             Content-Length: 0\r\n\r\n",
-            support::new_branch(),
-            self.from_tag,
-            self.to_tag,
-            self.call_id
-        );
-        self.sip.send_to(request.as_bytes(), to).expect("send");
-    }
-
-    /// BYE, and its 200.
-    fn hang_up(&self, server: &Server) {
-        self.in_dialog("BYE", 2);
-        let ok = final_response(server, &self.sip);
-        if ok.status() != Some(200) {
-            server.fail(&format!("BYE answered:\n{}", ok.raw));
-        }
-    }
-
-    fn send_rtp(&self, packet: &[u8]) {
-        self.rtp.send_to(packet, self.media).expect("send RTP");
-    }
-
-    /// The next RTP packet from the server's media address, if one comes within `within`.
-    fn recv_rtp(&self, within: Duration) -> Option<Vec<u8>> {
-        let deadline = Instant::now() + within;
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            self.rtp.set_read_timeout(Some(left)).ok()?;
-            match self.rtp.recv_from(&mut buf) {
-                Ok((n, from)) if from == self.media => return Some(buf[..n].to_vec()),
-                Ok(_) => {}
-                Err(_) => {}
-            }
-        }
-    }
+/// Calls echo offering PCMU and telephone-event, and ACKs the 200.
+fn start_call(server: &Server) -> EchoCall {
+    let call_id = format!("echo-media-{}", support::unique_token());
+    EchoCall::start(server, call_id, "0 101", TELEPHONE_EVENT)
 }
 
 fn rtp_packet(pt: u8, marker: bool, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
@@ -282,7 +125,7 @@ fn ssrc_of(packet: &[u8]) -> u32 {
 #[test]
 fn echo_answers_sendrecv_on_a_real_port_and_echoes_rtp_to_its_sender() {
     let server = start_server(&media_table(4, ""));
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let body = String::from_utf8_lossy(&call.answer.body).into_owned();
     assert!(body.contains("a=sendrecv"), "{body}");
     assert!(
@@ -322,7 +165,7 @@ fn echo_answers_sendrecv_on_a_real_port_and_echoes_rtp_to_its_sender() {
 #[test]
 fn rfc4733_digits_are_reported_once_each_in_order() {
     let server = start_server(&media_table(4, ""));
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let mut seq = 0u16;
     for (i, digit) in [DtmfDigit::D1, DtmfDigit::D2, DtmfDigit::D3]
         .into_iter()
@@ -369,7 +212,7 @@ fn rfc4733_digits_are_reported_once_each_in_order() {
 #[test]
 fn inband_tones_are_reported_as_inband_digits() {
     let server = start_server(&media_table(4, ""));
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let mut tones = InBandGenerator::new();
     for d in [DtmfDigit::D4, DtmfDigit::D7, DtmfDigit::Pound] {
         tones.push_digit(d, 100, 100);
@@ -395,7 +238,7 @@ fn bye_releases_the_ports_for_later_calls() {
     let server = start_server(&table);
     let mut ports = Vec::new();
     for n in 0..3 {
-        let call = Call::start(&server);
+        let call = start_call(&server);
         call.send_rtp(&rtp_packet(0, true, 1, 0, &[0xff; 160]));
         if call.recv_rtp(WAIT).is_none() {
             server.fail(&format!(
@@ -414,8 +257,8 @@ fn bye_releases_the_ports_for_later_calls() {
 #[test]
 fn a_call_when_every_port_is_taken_gets_503() {
     let server = start_server(&media_table(2, ""));
-    let a = Call::start(&server);
-    let b = Call::start(&server);
+    let a = start_call(&server);
+    let b = start_call(&server);
     let sip = support::udp_socket();
     let sdp = sdp_offer(4000, "0", "");
     let refused = invite(
@@ -461,7 +304,7 @@ fn an_offer_without_g711_gets_488_with_the_reason() {
 #[test]
 fn a_silent_caller_gets_a_media_timeout_event() {
     let server = start_server(&media_table(2, "rtp_timeout_secs = 1\n"));
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let found = wait_for_kind(&server, &call.call_id, "media_timeout", 1, WAIT);
     assert_eq!(found[0]["detail"]["timeout_secs"], 1, "{found:?}");
     call.hang_up(&server);

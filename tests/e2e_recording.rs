@@ -11,7 +11,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use media::codec::G711Law;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use support::Server;
 use support::api::events_of;
-use support::{Server, SipMessage};
+use support::echo_call::EchoCall;
 
 /// How long one exchange, or waiting for an event, may take.
 const WAIT: Duration = Duration::from_secs(5);
@@ -102,140 +103,37 @@ fn wait_for_kind(server: &Server, call_id: &str, kind: &str) -> Value {
     }
 }
 
-/// One echo call from a SIP socket and an RTP socket of the test's.
-struct Call {
-    sip: UdpSocket,
-    rtp: UdpSocket,
-    server: SocketAddr,
-    call_id: String,
-    from_tag: String,
-    to_tag: String,
-    /// Where the server receives RTP (from the 200's SDP).
-    media: SocketAddr,
+/// Calls echo offering PCMU, and ACKs the 200.
+fn start_call(server: &Server) -> EchoCall {
+    let call_id = format!("recording-{}@127.0.0.1", support::unique_token());
+    EchoCall::start(server, call_id, "0", "")
 }
 
-/// Reads SIP datagrams until a final response; returns it.
-fn final_response(server: &Server, sip: &UdpSocket) -> SipMessage {
-    let deadline = Instant::now() + WAIT;
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            server.fail("the final response never came");
-        }
-        sip.set_read_timeout(Some(left)).expect("timeout");
-        let Ok((n, _)) = sip.recv_from(&mut buf) else {
-            continue;
-        };
-        let msg = SipMessage::parse(&buf[..n]);
-        if msg.status().is_some_and(|s| s >= 200) {
-            return msg;
-        }
-    }
+/// Sends `seconds` of a 440 Hz tone as PCMU on `call`, 20 ms packets at 50 per second, in
+/// real time; the echoes are left in the socket's buffer (a few tens of kB).
+fn send_tone(call: &EchoCall, seconds: u32) {
+    send_tone_ms(call, seconds * 1000);
 }
 
-impl Call {
-    /// Calls echo offering PCMU, ACKs the 200.
-    fn start(server: &Server) -> Call {
-        let sip = support::udp_socket();
-        let rtp = support::udp_socket();
-        let call_id = format!("recording-{}@127.0.0.1", support::unique_token());
-        let from_tag = support::unique_token();
-        let rtp_port = rtp.local_addr().expect("rtp addr").port();
-        let sdp = format!(
-            "v=0\r\no=tester 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-        );
-        let local = sip.local_addr().expect("local");
-        let to = server.sip_addr;
-        let invite = format!(
-            "INVITE sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag={from_tag}\r\n\
-             To: <sip:echo@{to}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-             Contact: <sip:tester@{local}>\r\nContent-Type: application/sdp\r\n\
-             Content-Length: {}\r\n\r\n{sdp}",
-            support::new_branch(),
-            sdp.len()
-        );
-        sip.send_to(invite.as_bytes(), to).expect("send INVITE");
-        let answer = final_response(server, &sip);
-        if answer.status() != Some(200) {
-            server.fail(&format!("echo call not answered 200:\n{}", answer.raw));
+/// Sends `ms` (a multiple of 20) of the tone, as [`send_tone`].
+fn send_tone_ms(call: &EchoCall, ms: u32) {
+    let start = Instant::now();
+    let mut pcm = [0i16; 160];
+    let mut payload = [0u8; 160];
+    for i in 0..ms / 20 {
+        for (k, s) in pcm.iter_mut().enumerate() {
+            let n = f64::from(i * 160) + k as f64;
+            *s = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * n / 8000.0).sin()) as i16;
         }
-        let body = String::from_utf8_lossy(&answer.body).into_owned();
-        let port: u16 = body
-            .lines()
-            .find_map(|l| l.strip_prefix("m=audio "))
-            .and_then(|l| l.split(' ').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| server.fail(&format!("no m=audio port in {body}")));
-        let to_tag = SipMessage::param(answer.expect_header("To"), "tag")
-            .unwrap_or_else(|| server.fail("200 without To tag"))
-            .to_owned();
-        let call = Call {
-            sip,
-            rtp,
-            server: server.sip_addr,
-            call_id,
-            from_tag,
-            to_tag,
-            media: SocketAddr::new("127.0.0.1".parse().expect("ip"), port),
-        };
-        call.in_dialog("ACK", 1);
-        call
-    }
-
-    fn in_dialog(&self, method: &str, cseq: u32) {
-        let local = self.sip.local_addr().expect("local");
-        let to = self.server;
-        let request = format!(
-            "{method} sip:echo@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag={}\r\n\
-             To: <sip:echo@{to}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-             Content-Length: 0\r\n\r\n",
-            support::new_branch(),
-            self.from_tag,
-            self.to_tag,
-            self.call_id
-        );
-        self.sip.send_to(request.as_bytes(), to).expect("send");
-    }
-
-    /// BYE, and its 200.
-    fn hang_up(&self, server: &Server) {
-        self.in_dialog("BYE", 2);
-        let ok = final_response(server, &self.sip);
-        if ok.status() != Some(200) {
-            server.fail(&format!("BYE answered:\n{}", ok.raw));
-        }
-    }
-
-    /// Sends `seconds` of a 440 Hz tone as PCMU, 20 ms packets at 50 per second, in real
-    /// time; the echoes are left in the socket's buffer (a few tens of kB).
-    fn send_tone(&self, seconds: u32) {
-        self.send_tone_ms(seconds * 1000);
-    }
-
-    /// Sends `ms` (a multiple of 20) of the tone, as [`send_tone`](Self::send_tone).
-    fn send_tone_ms(&self, ms: u32) {
-        let start = Instant::now();
-        let mut pcm = [0i16; 160];
-        let mut payload = [0u8; 160];
-        for i in 0..ms / 20 {
-            for (k, s) in pcm.iter_mut().enumerate() {
-                let n = f64::from(i * 160) + k as f64;
-                *s = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * n / 8000.0).sin()) as i16;
-            }
-            G711Law::Mu.encode(&pcm, &mut payload).expect("encode");
-            let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
-            p.extend_from_slice(&(i as u16).to_be_bytes());
-            p.extend_from_slice(&(i * 160).to_be_bytes());
-            p.extend_from_slice(&0x5eed_1234u32.to_be_bytes());
-            p.extend_from_slice(&payload);
-            let due = start + Duration::from_millis(20 * u64::from(i));
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            self.rtp.send_to(&p, self.media).expect("send RTP");
-        }
+        G711Law::Mu.encode(&pcm, &mut payload).expect("encode");
+        let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+        p.extend_from_slice(&(i as u16).to_be_bytes());
+        p.extend_from_slice(&(i * 160).to_be_bytes());
+        p.extend_from_slice(&0x5eed_1234u32.to_be_bytes());
+        p.extend_from_slice(&payload);
+        let due = start + Duration::from_millis(20 * u64::from(i));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        call.send_rtp(&p);
     }
 }
 
@@ -318,7 +216,7 @@ fn listed(server: &Server, call_id: &str) -> Vec<Value> {
 }
 
 /// Checks the stopped recording of `call` against its file and its store row; returns the WAV.
-fn check_recording(server: &Server, call: &Call, file: &str) -> Wav {
+fn check_recording(server: &Server, call: &EchoCall, file: &str) -> Wav {
     let stopped = wait_for_kind(server, &call.call_id, "recording_stopped");
     assert_eq!(stopped["detail"]["file"], file, "{stopped}");
     let path = Path::new(file);
@@ -350,7 +248,7 @@ fn check_recording(server: &Server, call: &Call, file: &str) -> Wav {
 #[test]
 fn a_stereo_recording_is_non_silent_on_both_sides_and_of_the_right_length() {
     let (server, dir) = start_server();
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let path = format!("/api/v1/calls/{}/recording", call.call_id);
     let (status, started) = request(&server, "POST", &path, "");
     assert_eq!(status, 201, "{started}");
@@ -362,7 +260,7 @@ fn a_stereo_recording_is_non_silent_on_both_sides_and_of_the_right_length() {
     assert_eq!(status, 409, "a second start: {again}");
     assert!(again["error"].as_str().is_some(), "{again}");
 
-    call.send_tone(3);
+    send_tone(&call, 3);
     let (status, stopped) = request(&server, "DELETE", &path, "");
     assert_eq!(status, 202, "{stopped}");
     assert_eq!(stopped["file"], file.as_str());
@@ -387,13 +285,13 @@ fn a_stereo_recording_is_non_silent_on_both_sides_and_of_the_right_length() {
 #[test]
 fn a_mixed_recording_is_mono_and_stops_at_bye() {
     let (server, _dir) = start_server();
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let path = format!("/api/v1/calls/{}/recording", call.call_id);
     let (status, started) = request(&server, "POST", &path, "{\"mode\":\"mixed\"}");
     assert_eq!(status, 201, "{started}");
     assert_eq!(started["mode"], "mixed");
     let file = started["file"].as_str().expect("file").to_owned();
-    call.send_tone(1);
+    send_tone(&call, 1);
     call.hang_up(&server);
     let wav = check_recording(&server, &call, &file);
     assert_eq!(wav.channels, 1);
@@ -426,7 +324,7 @@ fn a_recordings_directory_that_cannot_be_made_fails_the_start_not_the_call() {
     let blocked = dir.join("not-a-directory");
     std::fs::write(&blocked, b"x").expect("write");
     let (server, _) = start_server_recording_to(&dir, blocked);
-    let call = Call::start(&server);
+    let call = start_call(&server);
     let path = format!("/api/v1/calls/{}/recording", call.call_id);
     let (status, body) = request(&server, "POST", &path, "");
     assert_eq!(status, 500, "{body}");
@@ -439,7 +337,7 @@ fn a_recordings_directory_that_cannot_be_made_fails_the_start_not_the_call() {
     let failed = wait_for_kind(&server, &call.call_id, "recording_failed");
     assert!(failed["detail"]["error"].as_str().is_some(), "{failed}");
     // The call goes on: RTP is still echoed, and it hangs up normally.
-    call.send_tone_ms(100);
+    send_tone_ms(&call, 100);
     let mut buf = [0u8; 2048];
     call.rtp.set_read_timeout(Some(WAIT)).expect("timeout");
     let (n, from) = call

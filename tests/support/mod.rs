@@ -37,6 +37,7 @@
 pub mod api;
 pub mod baresip;
 pub mod digest_client;
+pub mod echo_call;
 mod http;
 mod net;
 pub mod netns;
