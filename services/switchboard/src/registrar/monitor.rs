@@ -40,9 +40,7 @@ impl RegistrarActor {
     ) {
         let path: Vec<Box<str>> = self
             .location
-            .lookup(&target.key.aor, unix_now())
-            .into_iter()
-            .find(|b| b.contact == target.key.contact)
+            .get_binding(&target.key)
             .map(|b| b.path.clone())
             .unwrap_or_default();
         let built = qualify::flow_for(&target).and_then(|flow| {
