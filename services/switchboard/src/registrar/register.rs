@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
+use actix::{AsyncContext, Context, Handler, Message};
 use registrar::UnixTime;
 use registrar::digest::{DigestResponse, Ha1Set, Verification};
 use registrar::location::{
@@ -96,37 +96,51 @@ impl RegistrarActor {
             return;
         }
         self.awaiting.insert(username.clone(), vec![waiting]);
-        let user = username.clone();
-        let fetch = async move { store.endpoint_credentials(&user).await };
-        ctx.spawn(fetch.into_actor(self).map(move |result, act, _| {
-            let waiting = act.awaiting.remove(&username).unwrap_or_default();
-            let found = match result {
-                Ok(c) => Some(Arc::new(EndpointCredentials {
-                    realm: c.realm,
-                    ha1: Ha1Set {
-                        md5: c.ha1_md5,
-                        sha256: c.ha1_sha256,
-                    },
-                })),
-                Err(StoreError::NotFound { .. }) => None,
-                Err(e) => {
-                    warn!(user = %username, error = %e, "registrar: cannot read credentials; REGISTER answered 500");
-                    for w in waiting {
-                        let response = act
-                            .core
-                            .response(&w.request, 500)
-                            .with_reason("Credential store unavailable")
-                            .with_header(Header::RetryAfter(retry_after(5)));
-                        respond(&w.event, response);
-                    }
-                    return;
+        // The query runs as a task of its own and its answer comes back as a message: a
+        // future spawned on the actor's context would be polled again on every wake-up of
+        // the registrar, with thousands of lookups in flight (a burst of REGISTERs after the
+        // cache expired) that is quadratic.
+        let registrar = ctx.address();
+        actix_rt::spawn(async move {
+            let result = store.endpoint_credentials(&username).await;
+            registrar.do_send(CredentialsFetched { username, result });
+        });
+    }
+
+    /// The store's answer for `username`: authenticates every REGISTER that waited for it.
+    fn on_credentials_fetched(
+        &mut self,
+        username: String,
+        result: Result<store::endpoints::Credentials, StoreError>,
+    ) {
+        let waiting = self.awaiting.remove(&username).unwrap_or_default();
+        let found = match result {
+            Ok(c) => Some(Arc::new(EndpointCredentials {
+                realm: c.realm,
+                ha1: Ha1Set {
+                    md5: c.ha1_md5,
+                    sha256: c.ha1_sha256,
+                },
+            })),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => {
+                warn!(user = %username, error = %e, "registrar: cannot read credentials; REGISTER answered 500");
+                for w in waiting {
+                    let response = self
+                        .core
+                        .response(&w.request, 500)
+                        .with_reason("Credential store unavailable")
+                        .with_header(Header::RetryAfter(retry_after(5)));
+                    respond(&w.event, response);
                 }
-            };
-            act.credentials.put(&username, found.clone(), Instant::now());
-            for w in waiting {
-                act.authenticate(&w.event, &w.request, &w.aor, &w.response, found.as_deref());
+                return;
             }
-        }));
+        };
+        self.credentials
+            .put(&username, found.clone(), Instant::now());
+        for w in waiting {
+            self.authenticate(&w.event, &w.request, &w.aor, &w.response, found.as_deref());
+        }
     }
 
     /// Checks the credentials and, when they hold, lets the location service answer.
@@ -371,5 +385,21 @@ fn binding_flow(flow: &Flow, request: &Request) -> BindingFlow {
         },
         local: std::net::SocketAddr::new(ip, flow.local.port()),
         source: flow.peer,
+    }
+}
+
+/// A credential lookup finished (its task → the registrar).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct CredentialsFetched {
+    username: String,
+    result: Result<store::endpoints::Credentials, StoreError>,
+}
+
+impl Handler<CredentialsFetched> for RegistrarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CredentialsFetched, _ctx: &mut Self::Context) {
+        self.on_credentials_fetched(msg.username, msg.result);
     }
 }
