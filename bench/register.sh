@@ -15,6 +15,10 @@
 #   KAMAILIO_CHILDREN Kamailio's UDP worker processes [2: the machine has two cores;
 #                     Kamailio's own default is 8]
 #   RUST_LOG          Switchboard's log level [info, its default]
+#   SWITCHBOARD_BIN   a switchboard binary to run instead of building this tree's (to compare
+#                     builds back to back)
+#   SIP_WORKERS       Switchboard's [sip] workers, its SIP threads [unset: its default,
+#                     1]
 #   KEEP=1            keeps the scratch directory (server logs, SIPp statistics); a full run
 #                     writes about 2 GB there (mostly Switchboard's data directories and info
 #                     logs), under TMPDIR [/tmp], removed at the end without KEEP=1
@@ -75,6 +79,8 @@ TARGETS="${TARGETS:-kamailio switchboard}"
 MEMORY="${MEMORY:-1}"
 KAMAILIO_CHILDREN="${KAMAILIO_CHILDREN:-2}"
 export RUST_LOG="${RUST_LOG:-info}"
+SIP_WORKERS="${SIP_WORKERS:-}"
+SWITCHBOARD_BIN="${SWITCHBOARD_BIN:-}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -274,16 +280,21 @@ SWITCHBOARD_WHY=""
 # not in SWITCHBOARD_WHY.
 prepare_switchboard() {
     [[ -n "$SWITCHBOARD_READY$SWITCHBOARD_WHY" ]] && return 0
-    log "cargo build --release -p switchboard"
-    if ! cargo build --release -p switchboard >"$WORK/build.log" 2>&1; then
-        tail -20 "$WORK/build.log" >&2
-        SWITCHBOARD_WHY="the release build failed (log above)"
-        return 0
+    if [[ -n "$SWITCHBOARD_BIN" ]]; then
+        BIN="$SWITCHBOARD_BIN"
+        log "switchboard binary: $BIN (not built)"
+    else
+        log "cargo build --release -p switchboard"
+        if ! cargo build --release -p switchboard >"$WORK/build.log" 2>&1; then
+            tail -20 "$WORK/build.log" >&2
+            SWITCHBOARD_WHY="the release build failed (log above)"
+            return 0
+        fi
+        local target_dir
+        target_dir="$(cargo metadata --format-version 1 --no-deps |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+        BIN="$target_dir/release/switchboard"
     fi
-    local target_dir
-    target_dir="$(cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-    BIN="$target_dir/release/switchboard"
     CONFIG="$WORK/switchboard.toml"
     # Registrations last an hour (longer than any run), no qualify OPTIONS, no lockout.
     local base='[registrar]
@@ -307,6 +318,11 @@ lockout_secs = 1'
             SWITCHBOARD_WHY="this switchboard does not accept the [registrar] config: $(grep . "$WORK/check-config.out" | tail -1)"
             return 0
         fi
+    fi
+    if [ -n "$SIP_WORKERS" ]; then
+        { printf '[sip]\nworkers = %s\n' "$SIP_WORKERS"; cat "$CONFIG"; } >"$CONFIG.new"
+        mv "$CONFIG.new" "$CONFIG"
+        ALGORITHMS_NOTE="$ALGORITHMS_NOTE, [sip] workers = $SIP_WORKERS"
     fi
     SWITCHBOARD_READY=1
 }

@@ -75,6 +75,8 @@ pub struct SipFileConfig {
     pub max_header_bytes: Option<usize>,
     /// Largest TCP message body, in bytes.
     pub max_body_bytes: Option<usize>,
+    /// SIP worker threads: shards of the transaction layer (default 1).
+    pub workers: Option<usize>,
     /// `[sip.timers]`
     #[serde(default)]
     pub timers: TimersFileConfig,
@@ -141,6 +143,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// RFC 3261 timer base values.
     pub sip_timers: SipTimers,
+    /// SIP worker threads (`[sip] workers`): the transaction layer runs as this many shards,
+    /// each on an arbiter of its own, owning the Call-IDs that hash to it.
+    pub sip_workers: usize,
     /// Milliseconds between the 180 Ringing and the 200 OK of an echo call.
     pub echo_answer_delay_ms: u64,
     /// RTP ports, codecs, DTMF detection, no-RTP timeout.
@@ -204,6 +209,17 @@ impl SipTimers {
     }
 }
 
+/// The most SIP worker threads `[sip] workers` may ask for.
+pub const MAX_SIP_WORKERS: usize = 256;
+
+/// The default number of SIP worker threads: one. On the two-core benchmark machine (SIPp on
+/// the same cores) two shards cost more CPU per registration than they gained (see
+/// docs/PERFORMANCE.md, "Registrar"); `[sip] workers` is there for machines with cores to
+/// spare.
+pub fn default_sip_workers() -> usize {
+    1
+}
+
 fn parse_default(addr: &str) -> anyhow::Result<SocketAddr> {
     addr.parse()
         .with_context(|| format!("bad built-in default address {addr}"))
@@ -252,6 +268,7 @@ impl Settings {
                 t2_ms: file.sip.timers.t2_ms.unwrap_or(DEFAULT_T2_MS),
                 t4_ms: file.sip.timers.t4_ms.unwrap_or(DEFAULT_T4_MS),
             },
+            sip_workers: file.sip.workers.unwrap_or_else(default_sip_workers),
             echo_answer_delay_ms: file
                 .echo
                 .answer_delay_ms
@@ -287,6 +304,9 @@ impl Settings {
         }
         if t.t2_ms < t.t1_ms {
             bail!("sip.timers.t2_ms must not be below t1_ms");
+        }
+        if !(1..=MAX_SIP_WORKERS).contains(&self.sip_workers) {
+            bail!("sip.workers must be between 1 and {MAX_SIP_WORKERS}");
         }
         if self.echo_answer_delay_ms > 600_000 {
             bail!("echo.answer_delay_ms must be at most 600000 (10 minutes)");

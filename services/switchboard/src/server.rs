@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Addr, Supervisor};
+use actix::{Addr, ArbiterHandle, Supervisor};
 use anyhow::Context as _;
 use media::recording::RecordingMode;
 use tokio::signal::unix::{SignalKind, signal};
@@ -69,11 +69,19 @@ impl SipTransports {
                 timers: settings.sip_timers.transaction_config(),
                 echo: settings.echo(),
                 registrar,
+                workers: settings.sip_workers,
             },
             core.clone(),
             services,
         );
         let incoming = stack.incoming();
+        // One UDP reader per shard, on the shard's arbiter, each with its own copy of the
+        // socket registered with that arbiter's runtime (shard 0: the current arbiter).
+        let runtimes = stack
+            .arbiters()
+            .iter()
+            .map(|a| runtime_of(a).map(|rt| (a.clone(), rt)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut sip = SipTransports {
             udp: Vec::new(),
             tcp: Vec::new(),
@@ -84,19 +92,38 @@ impl SipTransports {
         for b in bound {
             let udp_addr = b.udp_addr().context("UDP socket has no local address")?;
             let tcp_addr = b.tcp_addr().context("TCP listener has no local address")?;
-            let udp = Arc::new(
-                tokio::net::UdpSocket::from_std(b.udp)
-                    .with_context(|| format!("cannot register UDP socket {udp_addr}"))?,
-            );
+            let mut readers = Vec::new();
+            for (arbiter, runtime) in &runtimes {
+                let copy = b
+                    .udp
+                    .try_clone()
+                    .with_context(|| format!("cannot share UDP socket {udp_addr}"))?;
+                let _entered = runtime.enter();
+                let socket = tokio::net::UdpSocket::from_std(copy)
+                    .with_context(|| format!("cannot register UDP socket {udp_addr}"))?;
+                readers.push((Some(arbiter.clone()), Arc::new(socket)));
+            }
+            // Shard 0's reader, on the current arbiter.
+            let socket = tokio::net::UdpSocket::from_std(b.udp)
+                .with_context(|| format!("cannot register UDP socket {udp_addr}"))?;
+            readers.insert(0, (None, Arc::new(socket)));
             let tcp = Arc::new(
                 tokio::net::TcpListener::from_std(b.tcp)
                     .with_context(|| format!("cannot register TCP listener {tcp_addr}"))?,
             );
-            registry.register_udp(udp_addr, udp.clone());
-            let (core_u, reg_u, in_u) = (core.clone(), registry.clone(), incoming.clone());
-            sip.udp.push(Supervisor::start(move |_| {
-                UdpListener::new(udp, udp_addr, core_u, reg_u, in_u)
-            }));
+            // Sending needs no reader: any copy will do (a send that would block waits on the
+            // runtime the copy is registered with).
+            registry.register_udp(udp_addr, readers[0].1.clone());
+            for (arbiter, udp) in readers {
+                let (core_u, reg_u, in_u) = (core.clone(), registry.clone(), incoming.clone());
+                let listener = move |_: &mut actix::Context<UdpListener>| {
+                    UdpListener::new(udp, udp_addr, core_u, reg_u, in_u)
+                };
+                sip.udp.push(match arbiter {
+                    Some(arbiter) => Supervisor::start_in_arbiter(&arbiter, listener),
+                    None => Supervisor::start(listener),
+                });
+            }
             let (core_t, reg_t, in_t) = (core.clone(), registry.clone(), incoming.clone());
             sip.tcp.push(Supervisor::start(move |_| {
                 TcpListener::new(tcp, tcp_addr, core_t, reg_t, in_t, transport)
@@ -155,8 +182,22 @@ impl SipTransports {
                 "tcp connections still open after the drain period; dropping them"
             );
         }
+        // The SIP worker threads last: nothing reaches the transaction layer any more.
+        self.stack.stop_workers();
         info!(closed = count - open, "sip transports stopped");
     }
+}
+
+/// The tokio runtime an arbiter runs on, to register sockets with from this thread.
+fn runtime_of(arbiter: &ArbiterHandle) -> anyhow::Result<tokio::runtime::Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    if !arbiter.spawn(async move {
+        let _ = tx.send(tokio::runtime::Handle::current());
+    }) {
+        anyhow::bail!("a SIP worker thread stopped at start");
+    }
+    rx.recv_timeout(Duration::from_secs(5))
+        .context("a SIP worker thread did not start")
 }
 
 /// Waits for SIGTERM or SIGINT and names the one received.

@@ -30,6 +30,8 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         max_header_bytes: 16 * 1024,
         max_body_bytes: 256 * 1024,
         sip_timers: Default::default(),
+        // Two shards, so the transports' routing to the shard owning a Call-ID is exercised.
+        sip_workers: 2,
         echo_answer_delay_ms: 1000,
         database_url: None,
         demo: false,

@@ -36,6 +36,17 @@ pub use bus::{
 /// not become a way to pin megabytes of attacker-chosen text.
 pub const MAX_FIELD_LEN: usize = 256;
 
+/// Whether the routine Method and Transaction events (`request_received`, `created`,
+/// `state`, `retransmission`) of a request with `method` are published at all. REGISTER's
+/// are not, unless the event log's debug level is on (target `switchboard::events`): they
+/// are not stored (`persistence::is_persisted`), only logged at debug, and a registrar
+/// answers thousands of REGISTERs a second, whose drafts, keys and JSON details cost a
+/// good share of its CPU. The registrar's own events (`endpoint_registered`, …) are kept.
+pub fn routine_events(method: &sip::Method) -> bool {
+    *method != sip::Method::Register
+        || tracing::enabled!(target: "switchboard::events", tracing::Level::DEBUG)
+}
+
 /// The layer an event belongs to (serialized in lowercase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

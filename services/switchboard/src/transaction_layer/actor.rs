@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle};
+use bytes::Bytes;
 use sip::transaction::{TransactionAction, TransactionKey, TransactionState};
 use sip::{Method, Request, Response, SipMessage};
-use tracing::{Span, debug, info_span, warn};
+use tracing::{debug, warn};
 
 use super::TransactionLayer;
 use super::lingering::Lingering;
@@ -21,7 +22,7 @@ use super::messages::{
     CancelInvite, Linger, MatchedRequest, MatchedResponse, RegisterAlias, Release, Respond,
     ResponseNotice, TxEnded, TxEvent, TxEventKind,
 };
-use crate::events::{EventDraft, Layer};
+use crate::events::{EventDraft, Layer, routine_events};
 use crate::metrics::{Direction, TransactionKind};
 use crate::stack::Services;
 use crate::supervision::{ChildFailed, ChildKind, InjectPanic, guard};
@@ -39,6 +40,8 @@ pub(crate) struct TxSetup {
     /// Who hears about deliveries, timeouts and errors (none for a CANCEL, which the layer
     /// handles itself).
     pub(crate) tu: Option<Recipient<TxEvent>>,
+    /// The request's Call-ID.
+    pub(crate) call_id: String,
     pub(crate) layer: Addr<TransactionLayer>,
     pub(crate) services: Services,
 }
@@ -56,7 +59,10 @@ pub struct TransactionActor {
     services: Services,
     call_id: String,
     method: Method,
-    span: Span,
+    /// Whether its routine events are published (not REGISTER's without debug logging).
+    events: bool,
+    /// The bytes of the final response sent, for the lingering entry.
+    final_bytes: Option<Bytes>,
     /// The dialog to tell about responses sent for this request.
     notify: Option<Recipient<ResponseNotice>>,
     timer: Option<(Instant, SpawnHandle)>,
@@ -75,19 +81,11 @@ pub struct TransactionActor {
 impl TransactionActor {
     pub(crate) fn new(setup: TxSetup) -> TransactionActor {
         let key = setup.machine.key().clone();
-        let request = setup.machine.request();
-        let call_id = request
-            .headers
-            .call_id()
-            .map_or_else(String::new, ToString::to_string);
-        let method = request.method.clone();
+        let method = setup.machine.request().method.clone();
         let kind = setup.machine.kind();
-        let span = info_span!(
-            "transaction",
-            call_id = %call_id,
-            key = %key,
-            kind = kind.as_str()
-        );
+        // No tracing span per transaction (formatting its fields was a few per cent of a
+        // registrar's CPU): the actor's log lines name the Call-ID and the key themselves.
+        let events = setup.services.events.is_some() && routine_events(&method);
         TransactionActor {
             child: setup.child,
             key,
@@ -98,9 +96,10 @@ impl TransactionActor {
             tu: setup.tu,
             layer: setup.layer,
             services: setup.services,
-            call_id,
+            call_id: setup.call_id,
             method,
-            span,
+            events,
+            final_bytes: None,
             notify: None,
             timer: None,
             cause: None,
@@ -121,8 +120,6 @@ impl TransactionActor {
         if self.ended {
             return;
         }
-        let span = self.span.clone();
-        let _entered = span.enter();
         let outcome = guard(|| {
             input(self, ctx);
             self.after_input(ctx);
@@ -180,19 +177,23 @@ impl TransactionActor {
         let Machine::NonInviteServer(tx) = &self.machine else {
             return;
         };
-        let (Some(response), Some(deadline)) = (
-            tx.last_response().cloned(),
-            self.timer.as_ref().map(|(at, _)| *at),
-        ) else {
+        let (Some(response), Some(deadline)) =
+            (tx.last_response(), self.timer.as_ref().map(|(at, _)| *at))
+        else {
             return;
+        };
+        let status = response.status;
+        let bytes = match self.final_bytes.take() {
+            Some(bytes) => bytes,
+            None => response.to_bytes(),
         };
         self.handed_over = true;
         self.layer.do_send(Linger {
             key: self.key.clone(),
             child: self.child,
             entry: Lingering {
-                status: response.status,
-                response: response.to_bytes(),
+                status,
+                response: bytes,
                 destination: self.destination,
                 flow: self.flow,
                 deadline,
@@ -234,9 +235,22 @@ impl TransactionActor {
     fn carry_out(&mut self, action: TransactionAction, ctx: &mut Context<Self>) {
         match action {
             TransactionAction::Send(message) => {
-                if !self.services.send(&self.flow, self.destination, &message) {
-                    self.cause = Some("transport error".to_owned());
-                    self.machine.common().on_transport_error(Instant::now());
+                match self
+                    .services
+                    .send_message(&self.flow, self.destination, &message)
+                {
+                    Some(bytes) => {
+                        if let SipMessage::Response(r) = &message
+                            && r.status >= 200
+                            && matches!(self.machine, Machine::NonInviteServer(_))
+                        {
+                            self.final_bytes = Some(bytes);
+                        }
+                    }
+                    None => {
+                        self.cause = Some("transport error".to_owned());
+                        self.machine.common().on_transport_error(Instant::now());
+                    }
                 }
             }
             TransactionAction::Deliver(message) => self.deliver(message, ctx),
@@ -244,11 +258,11 @@ impl TransactionActor {
                 if let Some(m) = &self.services.metrics {
                     m.transaction_timeout(self.kind);
                 }
-                warn!(state = %self.machine.state(), "sip transaction timed out");
+                warn!(call_id = %self.call_id, transaction = %self.key, state = %self.machine.state(), "sip transaction timed out");
                 self.tell_tu(TxEventKind::Timeout, ctx);
             }
             TransactionAction::TransportError => {
-                warn!(flow = %self.flow, "sip transaction: transport error");
+                warn!(call_id = %self.call_id, transaction = %self.key, flow = %self.flow, "sip transaction: transport error");
                 self.tell_tu(TxEventKind::TransportError, ctx);
             }
             // Published before the batch ran.
@@ -313,12 +327,17 @@ impl TransactionActor {
 
     fn publish_state(&self, from: Option<TransactionState>, to: TransactionState) {
         debug!(
+            call_id = %self.call_id,
+            transaction = %self.key,
             from = from.map_or("-", TransactionState::as_str),
             to = to.as_str(),
             status = self.status,
             cause = self.cause.as_deref().unwrap_or("-"),
             "sip transaction state"
         );
+        if !self.events {
+            return;
+        }
         let mut draft = EventDraft::new(Layer::Transaction, &self.call_id)
             .kind(if from.is_some() { "state" } else { "created" })
             .transaction(self.key.to_string())
@@ -336,7 +355,10 @@ impl TransactionActor {
     }
 
     fn publish_retransmission(&self, direction: Direction, total: u32) {
-        debug!(direction = direction.as_str(), total, "sip retransmission");
+        debug!(call_id = %self.call_id, transaction = %self.key, direction = direction.as_str(), total, "sip retransmission");
+        if !self.events {
+            return;
+        }
         let mut draft = EventDraft::new(Layer::Transaction, &self.call_id)
             .kind("retransmission")
             .transaction(self.key.to_string())
@@ -389,16 +411,25 @@ impl TransactionActor {
     fn on_respond(&mut self, respond: Respond, ctx: &mut Context<Self>) {
         let Respond { response, notify } = respond;
         let status = response.status;
-        match self.machine.send_response(response.clone(), Instant::now()) {
+        let tag = if (101..200).contains(&status) {
+            response
+                .headers
+                .to()
+                .and_then(|t| t.tag())
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        // A copy only for whoever is to be told.
+        let notice = notify.as_ref().map(|_| response.clone());
+        match self.machine.send_response(response, Instant::now()) {
             Ok(()) => {
                 self.status = Some(status);
                 self.cause = Some(format!("{status} sent"));
-                if (101..200).contains(&status)
-                    && let Some(tag) = response.headers.to().and_then(|t| t.tag())
-                {
-                    self.provisional_tag = Some(tag.to_owned());
+                if tag.is_some() {
+                    self.provisional_tag = tag;
                 }
-                if let Some(n) = notify {
+                if let (Some(n), Some(response)) = (notify, notice) {
                     // Before the response leaves, so the dialog knows of it first.
                     n.do_send(ResponseNotice::Sent(response));
                     self.notify = Some(n);
@@ -413,8 +444,8 @@ impl TransactionActor {
                 }
             }
             Err(e) => {
-                debug!(status, error = %e, "sip transaction refused a response");
-                if let Some(n) = notify {
+                debug!(call_id = %self.call_id, transaction = %self.key, status, error = %e, "sip transaction refused a response");
+                if let (Some(n), Some(response)) = (notify, notice) {
                     n.do_send(ResponseNotice::Refused(response));
                 }
                 self.tell_tu(TxEventKind::Refused(status), ctx);
@@ -430,7 +461,7 @@ impl TransactionActor {
         let proceeding = matches!(self.machine, Machine::InviteServer(_))
             && self.machine.state() == TransactionState::Proceeding;
         if !proceeding {
-            debug!("CANCEL after the final response: 481");
+            debug!(call_id = %self.call_id, transaction = %self.key, "CANCEL after the final response: 481");
             cancel_tx.do_send(Respond::plain(response_to(&cancel, 481)));
             return;
         }

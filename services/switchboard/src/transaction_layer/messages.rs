@@ -130,6 +130,16 @@ pub struct TransactionInfo {
 #[rtype(result = "Vec<TransactionInfo>")]
 pub struct ListTransactions;
 
+/// [`InjectTransactionPanic`] for this shard only (`TransactionLayer` → the other shards).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "bool")]
+pub(crate) struct InjectLocalPanic(pub(crate) TransactionKey);
+
+/// [`ListTransactions`] for this shard only (`TransactionLayer` → the other shards).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<TransactionInfo>")]
+pub(crate) struct ListLocalTransactions;
+
 /// A transaction terminated (transaction actor → `TransactionLayer`): forget its key.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]

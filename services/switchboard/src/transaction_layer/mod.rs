@@ -23,6 +23,11 @@
 //!   handed to the dialog layer (a 2xx retransmitted after its transaction ended is the
 //!   dialog's to acknowledge).
 //!
+//! Shards (see `shards`): with `[sip] workers` above one there is a layer per worker thread,
+//! each holding the transactions of the Call-IDs that hash to it. A message or a
+//! `StartClient` for a Call-ID another shard owns is forwarded there; `ListTransactions` and
+//! `InjectTransactionPanic` cover every shard.
+//!
 //! Supervision: a transaction actor that panics reports `ChildFailed`; the layer counts it in
 //! `sip_actor_failures_total{actor="transaction"}`, publishes a `child_failed` event, logs an
 //! error with the Call-ID, tells the transaction user (`TxEventKind::Failed`) and forgets the
@@ -32,11 +37,13 @@ mod actor;
 mod lingering;
 mod machine;
 mod messages;
+mod shards;
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient, ResponseFuture};
 use sip::transaction::{
     InviteClientTransaction, InviteServerTransaction, NonInviteClientTransaction,
     NonInviteServerTransaction, TransactionConfig, TransactionKey, TransactionState,
@@ -49,16 +56,18 @@ pub use messages::{
     Incoming, InjectTransactionPanic, ListTransactions, Respond, ResponseNotice, StartClient,
     TransactionInfo, TxEvent, TxEventKind,
 };
+pub use shards::{ShardRouter, shard_of};
 
 use actor::TxSetup;
 use lingering::{Lingering, LingeringTable};
 use machine::Machine;
 use messages::{
-    CancelInvite, Linger, MatchedRequest, MatchedResponse, RegisterAlias, Release, TxEnded,
+    CancelInvite, InjectLocalPanic, Linger, ListLocalTransactions, MatchedRequest, MatchedResponse,
+    RegisterAlias, Release, TxEnded,
 };
 
 use crate::dialog_layer::{DialogSupervisor, StrayResponse, UnmatchedAck};
-use crate::events::{EventDraft, Layer};
+use crate::events::{EventDraft, Layer, routine_events};
 use crate::metrics::TransactionKind;
 use crate::stack::Services;
 use crate::supervision::{ChildFailed, InjectPanic};
@@ -96,6 +105,9 @@ pub struct TransactionLayer {
     /// Non-INVITE server transactions over UDP in Completed, kept as data until timer J.
     lingering: LingeringTable,
     next_child: u64,
+    /// This layer's shard, and every shard's layer once all are started (see `shards`).
+    shard: usize,
+    shards: Arc<OnceLock<ShardRouter>>,
 }
 
 /// How often lingering transactions are checked for timer J.
@@ -112,16 +124,54 @@ impl TransactionLayer {
             aliases: HashMap::new(),
             lingering: LingeringTable::default(),
             next_child: 1,
+            shard: 0,
+            shards: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// This layer as shard `index` of the layers `shards` will hold once they are all
+    /// started: messages for a Call-ID another shard owns are forwarded there.
+    pub fn in_shard(mut self, index: usize, shards: Arc<OnceLock<ShardRouter>>) -> Self {
+        self.shard = index;
+        self.shards = shards;
+        self
+    }
+
+    /// The layer of the shard owning `call_id`, when that is not this one.
+    fn elsewhere(&self, call_id: &str) -> Option<Addr<TransactionLayer>> {
+        let router = self.shards.get()?;
+        if router.len() <= 1 {
+            return None;
+        }
+        let owner = router.shard_of(call_id);
+        (owner != self.shard).then(|| router.layers()[owner].clone())
+    }
+
+    /// The other shards' layers.
+    fn peers(&self) -> Vec<Addr<TransactionLayer>> {
+        self.shards.get().map_or_else(Vec::new, |router| {
+            router
+                .layers()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != self.shard)
+                .map(|(_, l)| l.clone())
+                .collect()
+        })
     }
 
     /// The live actor filed under `key` (an alias leads to its transaction). A stopped actor
     /// still filed is forgotten on the way.
     fn live(&mut self, key: &TransactionKey) -> Option<Addr<TransactionActor>> {
-        let key = match self.children.contains_key(key) {
-            true => key.clone(),
-            false => self.aliases.get(key)?.clone(),
-        };
+        if let Some(child) = self.children.get(key) {
+            if child.addr.connected() {
+                return Some(child.addr.clone());
+            }
+            let id = child.id;
+            self.forget(key, id);
+            return None;
+        }
+        let key = self.aliases.get(key)?.clone();
         let child = self.children.get(&key)?;
         if child.addr.connected() {
             return Some(child.addr.clone());
@@ -160,7 +210,7 @@ impl TransactionLayer {
             .request()
             .headers
             .call_id()
-            .map_or_else(String::new, ToString::to_string);
+            .map_or_else(String::new, |c| String::from(&**c));
         if let Some(old) = self.children.get(&key).map(|c| c.id) {
             self.forget(&key, old);
         }
@@ -170,6 +220,7 @@ impl TransactionLayer {
             flow,
             destination,
             tu: tu.clone(),
+            call_id: call_id.clone(),
             layer: ctx.address(),
             services: self.services.clone(),
         })
@@ -205,10 +256,8 @@ impl TransactionLayer {
             (TransportKind::Udp, Some(via)) => sip::routing::response_destination(via, flow.peer),
             _ => flow.peer,
         };
-        let call_id = request
-            .headers
-            .call_id()
-            .map_or_else(String::new, ToString::to_string);
+        // Kept for the log line only if the transaction cannot be created.
+        let call_id = request.headers.call_id().cloned();
         let machine = if request.method == Method::Invite {
             InviteServerTransaction::new(request, self.config, reliable, now)
                 .map(Machine::InviteServer)
@@ -219,21 +268,19 @@ impl TransactionLayer {
         match machine {
             Ok(machine) => Some(self.spawn(machine, flow, destination, tu, ctx)),
             Err(e) => {
-                warn!(call_id = %call_id, error = %e, "sip in: cannot create a server transaction; request dropped");
+                let call_id = call_id.as_deref().unwrap_or("");
+                warn!(call_id, error = %e, "sip in: cannot create a server transaction; request dropped");
                 None
             }
         }
     }
 
     fn on_request(&mut self, request: Request, flow: Flow, ctx: &mut Context<Self>) {
-        let call_id = request
-            .headers
-            .call_id()
-            .map_or_else(String::new, ToString::to_string);
         let key = match TransactionKey::from_request(&request) {
             Ok(key) => key,
             Err(e) => {
-                warn!(call_id = %call_id, error = %e, "sip in: request without a transaction key dropped");
+                let call_id = request.headers.call_id().map_or("", |c| c.as_ref());
+                warn!(call_id, error = %e, "sip in: request without a transaction key dropped");
                 return;
             }
         };
@@ -268,7 +315,8 @@ impl TransactionLayer {
             m.message_out(&entry.method, Some(entry.status));
         }
         crate::stats::SipCounters::bump(&self.services.counters.responses_sent);
-        for direction in ["in", "out"] {
+        let publish = self.services.events.is_some() && routine_events(&entry.method);
+        for direction in ["in", "out"].into_iter().filter(|_| publish) {
             self.services.publish(
                 EventDraft::new(Layer::Transaction, &entry.call_id)
                     .kind("retransmission")
@@ -297,6 +345,9 @@ impl TransactionLayer {
     fn end_lingering(&self, key: &TransactionKey, entry: &Lingering) {
         if let Some(m) = &self.services.metrics {
             m.transaction_ended(entry.kind);
+        }
+        if self.services.events.is_none() || !routine_events(&entry.method) {
+            return;
         }
         let mut draft = EventDraft::new(Layer::Transaction, &entry.call_id)
             .kind("state")
@@ -426,6 +477,12 @@ impl Handler<Incoming> for TransactionLayer {
     type Result = ();
 
     fn handle(&mut self, msg: Incoming, ctx: &mut Self::Context) {
+        // The transports route by Call-ID already; this only catches a sender that did not.
+        let call_id = msg.message.headers().call_id().map_or("", |c| c.as_ref());
+        if let Some(owner) = self.elsewhere(call_id) {
+            owner.do_send(msg);
+            return;
+        }
         match msg.message {
             SipMessage::Request(r) => self.on_request(r, msg.flow, ctx),
             SipMessage::Response(r) => self.on_response(r, msg.flow),
@@ -437,6 +494,12 @@ impl Handler<StartClient> for TransactionLayer {
     type Result = ();
 
     fn handle(&mut self, msg: StartClient, ctx: &mut Self::Context) {
+        // The responses will come to the shard owning the Call-ID: the transaction lives there.
+        let call_id = msg.request.headers.call_id().map_or("", |c| c.as_ref());
+        if let Some(owner) = self.elsewhere(call_id) {
+            owner.do_send(msg);
+            return;
+        }
         let now = Instant::now();
         let reliable = msg.flow.is_reliable();
         let call_id = msg
@@ -487,25 +550,21 @@ impl Handler<ChildFailed> for TransactionLayer {
     }
 }
 
-impl Handler<InjectTransactionPanic> for TransactionLayer {
-    type Result = bool;
-
-    fn handle(&mut self, msg: InjectTransactionPanic, _ctx: &mut Self::Context) -> bool {
-        match self.live(&msg.key) {
+impl TransactionLayer {
+    /// Makes the live transaction filed under `key` on this shard panic; false if none.
+    fn inject_panic(&mut self, key: &TransactionKey) -> bool {
+        match self.live(key) {
             Some(tx) => {
-                warn!(key = %msg.key, "fault injection: making a transaction actor panic");
+                warn!(key = %key, "fault injection: making a transaction actor panic");
                 tx.do_send(InjectPanic);
                 true
             }
             None => false,
         }
     }
-}
 
-impl Handler<ListTransactions> for TransactionLayer {
-    type Result = Vec<TransactionInfo>;
-
-    fn handle(&mut self, _: ListTransactions, _ctx: &mut Self::Context) -> Vec<TransactionInfo> {
+    /// The live and lingering transactions of this shard.
+    fn list_local(&self) -> Vec<TransactionInfo> {
         let live = self
             .children
             .iter()
@@ -521,5 +580,61 @@ impl Handler<ListTransactions> for TransactionLayer {
             call_id: e.call_id.clone(),
         });
         live.chain(lingering).collect()
+    }
+}
+
+impl Handler<InjectTransactionPanic> for TransactionLayer {
+    type Result = ResponseFuture<bool>;
+
+    /// The key names no Call-ID: this shard first, then the others.
+    fn handle(&mut self, msg: InjectTransactionPanic, _ctx: &mut Self::Context) -> Self::Result {
+        if self.inject_panic(&msg.key) {
+            return Box::pin(async { true });
+        }
+        let peers = self.peers();
+        Box::pin(async move {
+            for peer in peers {
+                if peer
+                    .send(InjectLocalPanic(msg.key.clone()))
+                    .await
+                    .unwrap_or(false)
+                {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+}
+
+impl Handler<InjectLocalPanic> for TransactionLayer {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectLocalPanic, _ctx: &mut Self::Context) -> bool {
+        self.inject_panic(&msg.0)
+    }
+}
+
+impl Handler<ListTransactions> for TransactionLayer {
+    type Result = ResponseFuture<Vec<TransactionInfo>>;
+
+    /// Every shard's transactions.
+    fn handle(&mut self, _: ListTransactions, _ctx: &mut Self::Context) -> Self::Result {
+        let mut all = self.list_local();
+        let peers = self.peers();
+        Box::pin(async move {
+            for peer in peers {
+                all.extend(peer.send(ListLocalTransactions).await.unwrap_or_default());
+            }
+            all
+        })
+    }
+}
+
+impl Handler<ListLocalTransactions> for TransactionLayer {
+    type Result = Vec<TransactionInfo>;
+
+    fn handle(&mut self, _: ListLocalTransactions, _ctx: &mut Self::Context) -> Self::Result {
+        self.list_local()
     }
 }

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::io::{WriteHandler, Writer};
-use actix::{
-    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient, Running, StreamHandler,
-};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Running, StreamHandler};
 use bytes::{Buf, Bytes, BytesMut};
 use sip::{Frame, FramingError, StreamFramer};
 use tokio::net::TcpStream;
@@ -20,7 +18,7 @@ use tracing::{debug, error, info, warn};
 
 use super::{CloseConnection, Flow, FlowNotice, SendBytes, TransportRegistry, TransportSettings};
 use crate::stats::SipCounters;
-use crate::transaction_layer::Incoming;
+use crate::transaction_layer::{Incoming, ShardRouter};
 use crate::ua_core::{Action, Inbound, Ingested, TransportKind, UaCore};
 
 /// How long a closing connection may take to flush before it is dropped.
@@ -35,7 +33,7 @@ pub struct TcpConnection {
     local: SocketAddr,
     core: Arc<UaCore>,
     registry: Arc<TransportRegistry>,
-    incoming: Recipient<Incoming>,
+    incoming: ShardRouter,
     framer: StreamFramer,
     /// The bytes the framer holds, kept so an unframeable head can still be answered.
     pending: BytesMut,
@@ -54,7 +52,7 @@ impl TcpConnection {
         local: SocketAddr,
         core: Arc<UaCore>,
         registry: Arc<TransportRegistry>,
-        incoming: Recipient<Incoming>,
+        incoming: ShardRouter,
         settings: TransportSettings,
     ) -> Addr<TcpConnection> {
         TcpConnection::create(move |ctx| {
@@ -186,7 +184,7 @@ impl TcpConnection {
             local: self.local,
             peer: self.peer,
         };
-        self.incoming.do_send(Incoming { message, flow });
+        self.incoming.route(Incoming { message, flow });
     }
 
     fn deliver(&mut self, actions: Vec<Action>) {

@@ -5,15 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{
-    Actor, ActorContext, AsyncContext, Context, Handler, Recipient, StreamHandler, Supervised,
-};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, StreamHandler, Supervised};
 use futures_util::Stream;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::{Shutdown, TcpConnection, TransportRegistry, TransportSettings};
-use crate::transaction_layer::Incoming;
+use crate::transaction_layer::ShardRouter;
 use crate::ua_core::UaCore;
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
@@ -25,7 +23,7 @@ pub struct TcpListener {
     local: SocketAddr,
     core: Arc<UaCore>,
     registry: Arc<TransportRegistry>,
-    incoming: Recipient<Incoming>,
+    incoming: ShardRouter,
     settings: TransportSettings,
 }
 
@@ -36,7 +34,7 @@ impl TcpListener {
         local: SocketAddr,
         core: Arc<UaCore>,
         registry: Arc<TransportRegistry>,
-        incoming: Recipient<Incoming>,
+        incoming: ShardRouter,
         settings: TransportSettings,
     ) -> Self {
         TcpListener {

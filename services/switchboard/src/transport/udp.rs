@@ -6,9 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{
-    Actor, ActorContext, AsyncContext, Context, Handler, Recipient, StreamHandler, Supervised,
-};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, StreamHandler, Supervised};
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::net::UdpSocket;
@@ -16,7 +14,7 @@ use tracing::{error, info, trace, warn};
 
 use super::{Flow, Shutdown, TransportRegistry};
 use crate::stats::SipCounters;
-use crate::transaction_layer::Incoming;
+use crate::transaction_layer::{Incoming, ShardRouter};
 use crate::ua_core::{Action, Inbound, Ingested, TransportKind, UaCore};
 
 /// Largest datagram read (the UDP maximum).
@@ -35,7 +33,7 @@ pub struct UdpListener {
     local: SocketAddr,
     core: Arc<UaCore>,
     registry: Arc<TransportRegistry>,
-    incoming: Recipient<Incoming>,
+    incoming: ShardRouter,
     consecutive_errors: u32,
 }
 
@@ -47,7 +45,7 @@ impl UdpListener {
         local: SocketAddr,
         core: Arc<UaCore>,
         registry: Arc<TransportRegistry>,
-        incoming: Recipient<Incoming>,
+        incoming: ShardRouter,
     ) -> Self {
         UdpListener {
             socket,
@@ -90,12 +88,12 @@ impl UdpListener {
             Ingested::Done(actions) => actions,
             Ingested::Request(r) => {
                 let message = sip::SipMessage::Request(r);
-                self.incoming.do_send(Incoming { message, flow });
+                self.incoming.route(Incoming { message, flow });
                 return;
             }
             Ingested::Response(r) => {
                 let message = sip::SipMessage::Response(r);
-                self.incoming.do_send(Incoming { message, flow });
+                self.incoming.route(Incoming { message, flow });
                 return;
             }
         };

@@ -477,6 +477,9 @@ impl UaCore {
         let Some(events) = &self.events else {
             return;
         };
+        if !crate::events::routine_events(&req.method) {
+            return;
+        }
         let call_id = req.headers.call_id().map_or("", |c| c.as_ref());
         let mut detail = serde_json::json!({
             "transport": inbound.transport.as_str(),

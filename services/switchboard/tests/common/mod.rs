@@ -51,6 +51,8 @@ pub fn start(answer_delay_ms: u64) -> Stack {
             t2_ms: 8 * T1_MS,
             t4_ms: 10 * T1_MS,
         },
+        // Two shards: supervision, dialogs and listings must work across them.
+        sip_workers: 2,
         echo_answer_delay_ms: answer_delay_ms,
         database_url: None,
         demo: false,
