@@ -486,6 +486,14 @@ mod tests {
         assert!(FileConfig::parse("[echo]\ndelay = 1\n").is_err());
         let slow = FileConfig::parse("[echo]\nanswer_delay_ms = 600001\n").expect("parses");
         assert!(Settings::resolve(&ServeArgs::default(), &slow).is_err());
+        for (workers, ok) in [(0, false), (1, true), (2, true), (256, true), (257, false)] {
+            let file = FileConfig::parse(&format!("[sip]\nworkers = {workers}\n")).expect("parses");
+            let resolved = Settings::resolve(&ServeArgs::default(), &file);
+            assert_eq!(resolved.is_ok(), ok, "workers = {workers}");
+            if let Ok(s) = resolved {
+                assert_eq!(s.sip_workers, workers);
+            }
+        }
     }
 
     #[test]
@@ -507,6 +515,7 @@ mod tests {
             "tcp_idle_timeout_secs",
             "max_header_bytes",
             "max_body_bytes",
+            "workers",
             "[sip.timers]",
             "t1_ms",
             "t2_ms",
