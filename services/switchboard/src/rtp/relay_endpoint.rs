@@ -9,6 +9,13 @@
 //! ports and reports both legs' counters (`media_ended`). It never stops by itself: the
 //! call engine sends [`Stop`] when the call ends (a media timeout is reported, not acted on,
 //! since hanging up is the call's decision).
+//!
+//! DTMF ([`dtmf`]): each leg's [`LegConfig::dtmf_mode`] says how digits from the other leg
+//! reach it; the call engine feeds digits a peer sent by SIP INFO with [`InfoDigit`] and, as
+//! the owner named by [`RelayEndpoint::with_owner`], gets [`LegDtmf`] for each digit to send
+//! by INFO. Recording ([`recording`](self::recording)): the endpoint is in
+//! [`ActiveCalls`] under the call's Call-ID while it runs, so the HTTP API can start and
+//! stop recording it; stopping the endpoint finishes a recording in progress.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -16,19 +23,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResponse, SpawnHandle,
-    StreamHandler,
+    Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResponse, Recipient,
+    SpawnHandle, StreamHandler,
 };
 use futures_util::Stream;
-use media::dtmf::DtmfEvent;
 use media::relay::{LegConfig, LegId, LegStats, RelayAction, RelayConfig, RelaySession};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
 use super::{BindError, RtpMetrics, SharedPorts};
-use crate::dialog_layer::{dtmf_event, source_name};
 use crate::events::{EventBus, EventDraft, Layer};
+use crate::recording::{ActiveCalls, ActiveRecording};
+
+mod dtmf;
+mod recording;
+
+pub use dtmf::{InfoDigit, LegDtmf};
 
 /// The largest datagram read; RTP for G.711 is far smaller.
 const MAX_DATAGRAM: usize = 2048;
@@ -160,6 +171,15 @@ pub struct RelayEndpoint {
     started: Instant,
     /// The pending poll timer and the deadline it is set for.
     timer: Option<(Instant, SpawnHandle)>,
+    /// Who sends SIP INFO for legs in INFO mode.
+    owner: Option<Recipient<LegDtmf>>,
+    /// The call's id for the store's recordings.
+    store_call_id: store::Id,
+    /// The recording in progress, if any, and its file's catch-up timer.
+    recording: Option<ActiveRecording>,
+    recording_tick: Option<SpawnHandle>,
+    /// Decoded audio for the recording, reused between packets.
+    pcm: Vec<i16>,
 }
 
 impl RelayEndpoint {
@@ -182,6 +202,11 @@ impl RelayEndpoint {
             setup,
             started: now,
             timer: None,
+            owner: None,
+            store_call_id: store::Id::new(),
+            recording: None,
+            recording_tick: None,
+            pcm: Vec::new(),
         }
     }
 
@@ -204,6 +229,7 @@ impl RelayEndpoint {
                     bytes,
                 } => self.send(from_leg, true, to, &bytes),
                 RelayAction::Dtmf { leg, event } => self.publish_dtmf(leg, &event),
+                RelayAction::SendInfo { leg, event } => self.send_info(leg, event),
                 RelayAction::Latched { leg, addr } => {
                     info!(call_id = %self.setup.call_id, leg = leg_name(leg), %addr,
                         "RTP latched to the peer's source");
@@ -225,21 +251,6 @@ impl RelayEndpoint {
             Err(e) => debug!(call_id = %self.setup.call_id, leg = leg_name(leg), rtcp, %to,
                 error = %e, "relay send failed"),
         }
-    }
-
-    /// Publishes a digit in the shape SIP INFO and echo digits have, with the dialog of the
-    /// leg whose peer pressed the key.
-    fn publish_dtmf(&self, leg: LegId, event: &DtmfEvent) {
-        info!(
-            call_id = %self.setup.call_id,
-            leg = leg_name(leg),
-            digit = %event.digit,
-            duration_ms = event.duration_ms,
-            source = source_name(event.source),
-            "DTMF"
-        );
-        let dialog = &self.setup.dialogs[leg_index(leg)];
-        self.publish(dtmf_event(&self.setup.call_id, dialog, event));
     }
 
     fn publish_timeout(&self, leg: LegId) {
@@ -377,6 +388,7 @@ impl Actor for RelayEndpoint {
             ctx.add_stream(recv_stream(rtcp, leg, true));
         }
         self.schedule(ctx);
+        ActiveCalls::global().insert(&self.setup.call_id, ctx.address());
         info!(
             call_id = %self.setup.call_id,
             port_a = self.setup.ports[0].port,
@@ -385,7 +397,10 @@ impl Actor for RelayEndpoint {
         );
     }
 
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        // The call ended: so does its recording.
+        ActiveCalls::global().remove(&self.setup.call_id, &ctx.address());
+        self.stop_recording(Instant::now());
         for bound in &self.setup.ports {
             self.setup.allocator.release(bound.port);
         }
@@ -439,6 +454,9 @@ impl StreamHandler<io::Result<Datagram>> for RelayEndpoint {
         } else {
             if let Some(m) = &self.setup.metrics {
                 m.packet("in", d.bytes.len());
+            }
+            if self.recording.is_some() {
+                self.record(d.leg, &d.bytes, now);
             }
             self.session.on_rtp(d.leg, d.from, &d.bytes, now)
         };
