@@ -60,7 +60,7 @@ pub use server::Server;
 #[allow(unused_imports)]
 pub use sip_text::{SipMessage, new_branch, unique_token};
 #[allow(unused_imports)]
-pub use sipp::{Sipp, SippOutcome, SippTransport, sipp_path};
+pub use sipp::{Sipp, SippOutcome, SippRun, SippTransport, sipp_path};
 
 use std::fs;
 use std::io;

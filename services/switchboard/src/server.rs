@@ -27,6 +27,7 @@ use crate::transport::{
     bind_listener,
 };
 use crate::ua_core::UaCore;
+use crate::user_agent::CallsSetup;
 
 /// How long shutdown waits for TCP connections to flush and close.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
@@ -51,6 +52,20 @@ impl SipTransports {
         core: Arc<UaCore>,
         registrar: RegistrarSetup,
     ) -> anyhow::Result<SipTransports> {
+        let calls = CallsSetup {
+            config: settings.calls(),
+            ..CallsSetup::default()
+        };
+        SipTransports::start_with(settings, core, registrar, calls)
+    }
+
+    /// [`SipTransports::start`] with the call engine's store and CDR writer.
+    pub fn start_with(
+        settings: &Settings,
+        core: Arc<UaCore>,
+        registrar: RegistrarSetup,
+        calls: CallsSetup,
+    ) -> anyhow::Result<SipTransports> {
         let bound: Vec<BoundListener> = settings
             .sip_listen
             .iter()
@@ -69,6 +84,7 @@ impl SipTransports {
                 timers: settings.sip_timers.transaction_config(),
                 echo: settings.echo(),
                 registrar,
+                calls,
             },
             core.clone(),
             services,
@@ -196,7 +212,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let registrar =
         crate::registrar::persist::setup_from_store(&settings.registrar, persistence.store())
             .await?;
-    let sip = SipTransports::start(&settings, core, registrar)?;
+    let calls = CallsSetup {
+        config: settings.calls(),
+        store: Some(persistence.store().clone()),
+        cdr: Some(persistence.writer_handle()),
+    };
+    let sip = SipTransports::start_with(&settings, core, registrar, calls)?;
     let listening: Vec<String> = sip.listening().iter().map(ToString::to_string).collect();
     info!(listening = %listening.join(" "), "sip sockets bound");
 

@@ -29,7 +29,7 @@ use crate::stats::SipCounters;
 use crate::transaction_layer::{Incoming, Routes, TransactionLayer};
 use crate::transport::{Flow, TransportRegistry};
 use crate::ua_core::UaCore;
-use crate::user_agent::UserAgent;
+use crate::user_agent::{CallsSetup, UserAgent};
 
 /// Handles every SIP actor shares: the transports to send on, counters, metrics, events.
 #[derive(Clone)]
@@ -108,6 +108,8 @@ pub struct StackConfig {
     pub echo: EchoConfig,
     /// The registrar: settings, store, bindings restored from it.
     pub registrar: RegistrarSetup,
+    /// The call engine.
+    pub calls: CallsSetup,
 }
 
 impl StackConfig {
@@ -156,24 +158,27 @@ impl SipStack {
             config.registrar,
             core.clone(),
             services.clone(),
-            transactions,
+            transactions.clone(),
         )
         .start();
         services
             .registry
             .observe_flows(registrar.clone().recipient());
+        let ua = UserAgent::new(
+            core,
+            handle,
+            config.echo,
+            registrar.clone(),
+            transactions.clone(),
+            config.calls,
+            services.clone(),
+        );
         let transactions = layer_ctx.run(TransactionLayer::new(
             config.timers,
             services.clone(),
             routes,
         ));
-        let user_agent = ua_ctx.run(UserAgent::new(
-            core,
-            handle,
-            config.echo,
-            registrar.clone().recipient(),
-            services.clone(),
-        ));
+        let user_agent = ua_ctx.run(ua);
         SipStack {
             transactions,
             user_agent,

@@ -12,7 +12,11 @@
 //! the call rings and stops by itself once the dialog actor has stopped. A REGISTER that
 //! passes the §8.2 checks goes to the registrar ([`crate::registrar`]).
 //!
-//! It is the actor the call engine plugs into later.
+//! An INVITE to any other user at this Switchboard is a call between extensions: after the
+//! §8.2 checks, Max-Forwards (483 at 0) and a first look at its SDP offer (488 with a 399
+//! Warning when nothing in it can be answered), a [`CallActor`] takes it over (see
+//! [`crate::call`]); the user agent passes it the events of the caller's INVITE
+//! transaction (a CANCEL, a timeout) from then on.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,13 +30,15 @@ use sip::transaction::TransactionKey;
 use sip::{Header, MediaType, Method, NameAddr, Request, Response, SipUri, Uri, Warning};
 use tracing::{debug, info, info_span, warn};
 
+use crate::call::{self, CallActor, CallConfig, CallEnv, CallSetup};
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
-use crate::registrar::RegisterRequest;
+use crate::registrar::{RegisterRequest, RegistrarActor};
 use crate::rtp::{
     EchoMedia, PortAllocator, RtpEndpoint, RtpEndpointSetup, RtpMetrics, SharedPorts, bind_pair,
 };
 use crate::stack::Services;
+use crate::transaction_layer::TransactionLayer;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
 use crate::transport::TransportKind;
 use crate::ua_core::{UaCore, allow, new_tag};
@@ -45,6 +51,27 @@ struct PendingCall {
     timer: SpawnHandle,
 }
 
+/// What the call engine is given (`[calls]`, the store, the CDR writer).
+#[derive(Clone, Default)]
+pub struct CallsSetup {
+    /// `[calls]`.
+    pub config: CallConfig,
+    /// The store, to tell unknown users (404) from unregistered ones (480).
+    pub store: Option<store::Store>,
+    /// Where CDRs go.
+    pub cdr: Option<store::writer::WriterHandle>,
+}
+
+impl std::fmt::Debug for CallsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallsSetup")
+            .field("config", &self.config)
+            .field("store", &self.store.is_some())
+            .field("cdr", &self.cdr.is_some())
+            .finish()
+    }
+}
+
 /// The transaction user of requests outside any dialog (see the module documentation).
 pub struct UserAgent {
     core: Arc<UaCore>,
@@ -55,6 +82,9 @@ pub struct UserAgent {
     services: Services,
     ports: SharedPorts,
     rtp_metrics: Option<RtpMetrics>,
+    calls_env: CallEnv,
+    /// Live calls by their caller's INVITE transaction.
+    calls: HashMap<TransactionKey, Addr<CallActor>>,
 }
 
 impl UserAgent {
@@ -64,7 +94,9 @@ impl UserAgent {
         core: Arc<UaCore>,
         dialogs: Dialogs,
         echo: EchoConfig,
-        registrar: Recipient<RegisterRequest>,
+        registrar: Addr<RegistrarActor>,
+        transactions: Addr<TransactionLayer>,
+        calls: CallsSetup,
         services: Services,
     ) -> Self {
         let ports = SharedPorts::new(PortAllocator::new(
@@ -76,15 +108,30 @@ impl UserAgent {
                 .inspect_err(|e| warn!(error = %e, "RTP metrics not registered"))
                 .ok()
         });
+        let calls_env = CallEnv {
+            dialogs: dialogs.clone(),
+            transactions,
+            registrar: registrar.clone(),
+            core: core.clone(),
+            services: services.clone(),
+            ports: ports.clone(),
+            rtp_metrics: rtp_metrics.clone(),
+            media: echo.media.clone(),
+            config: calls.config,
+            store: calls.store,
+            cdr: calls.cdr,
+        };
         UserAgent {
             core,
             dialogs,
             echo,
-            registrar,
+            registrar: registrar.recipient(),
             pending: HashMap::new(),
             services,
             ports,
             rtp_metrics,
+            calls_env,
+            calls: HashMap::new(),
         }
     }
 
@@ -106,11 +153,69 @@ impl UserAgent {
                     Ok(()) => self.ring_echo(event, request, ctx),
                 }
             }
+            Method::Invite if call::is_local_host(&request.uri, event.flow.local.ip()) => {
+                match self.core.check(request) {
+                    Err(rejection) => event.tx.do_send(Respond::plain(rejection)),
+                    Ok(()) => self.start_call(event, request),
+                }
+            }
             _ => {
                 let response = self.core.answer(request);
                 debug!(status = response.status, "user agent answers");
                 event.tx.do_send(Respond::plain(response));
             }
+        }
+    }
+
+    /// Hands an INVITE to a user here to a new call actor, after the checks that need no
+    /// lookup.
+    fn start_call(&mut self, event: &TxEvent, invite: &Request) {
+        let local_ip = echo::advertised_ip(&event.flow, &invite.uri);
+        let agent = local_ip.to_string();
+        let Some(callee) = call::target_user(&invite.uri) else {
+            let response = self.core.answer(invite);
+            event.tx.do_send(Respond::plain(response));
+            return;
+        };
+        if max_forwards(invite) == 0 {
+            let response = self.core.response(invite, 483);
+            event.tx.do_send(Respond::plain(response));
+            return;
+        }
+        let offer = match echo::parse_offer(&invite.body) {
+            Ok(offer) => offer,
+            Err(why) => return self.refuse(event, invite, 488, &why, &agent),
+        };
+        if let Err(why) = call::media::check_caller_offer(&offer, local_ip, &self.echo.media.codecs)
+        {
+            return self.refuse(event, invite, 488, &why, &agent);
+        }
+        self.calls.retain(|_, c| c.connected());
+        let addr = CallActor::new(CallSetup {
+            caller: event.clone(),
+            invite: invite.clone(),
+            offer,
+            callee,
+            local_ip,
+            env: self.calls_env.clone(),
+        })
+        .start();
+        self.calls.insert(event.key.clone(), addr);
+    }
+
+    /// Passes an event of a caller's INVITE transaction to its call; false when it is no
+    /// call's.
+    fn forward_to_call(&mut self, event: &TxEvent) -> bool {
+        match self.calls.get(&event.key) {
+            Some(call) if call.connected() => {
+                call.do_send(event.clone());
+                true
+            }
+            Some(_) => {
+                self.calls.remove(&event.key);
+                false
+            }
+            None => false,
         }
     }
 
@@ -263,6 +368,18 @@ impl UserAgent {
     }
 }
 
+/// The request's Max-Forwards (70 when it has none).
+fn max_forwards(request: &Request) -> u8 {
+    request
+        .headers
+        .iter()
+        .find_map(|h| match h {
+            Header::MaxForwards(n) => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(70)
+}
+
 /// Our Contact for a dialog: `sip:echo@<local>` (with `transport=tcp` over TCP).
 fn contact(local: SocketAddr, transport: TransportKind) -> NameAddr {
     let mut uri = SipUri::new(
@@ -286,6 +403,9 @@ impl Handler<TxEvent> for UserAgent {
     fn handle(&mut self, event: TxEvent, ctx: &mut Self::Context) {
         let span = info_span!("user_agent", call_id = %event.call_id, transaction = %event.key);
         let _entered = span.enter();
+        if !matches!(event.kind, TxEventKind::Request(_)) && self.forward_to_call(&event) {
+            return;
+        }
         match &event.kind {
             TxEventKind::Request(request) => self.on_request(&event, request, ctx),
             TxEventKind::Response(response) => {

@@ -56,6 +56,8 @@ pub fn start(answer_delay_ms: u64) -> Stack {
         demo: false,
         registrar: Default::default(),
         media: Default::default(),
+        ring_timeout_secs: 60,
+        hangup_on_media_timeout: true,
     };
     let counters = Arc::new(SipCounters::default());
     let metrics = Metrics::new(counters.clone()).expect("metrics");

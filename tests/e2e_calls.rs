@@ -1,0 +1,247 @@
+//! End-to-end: calls between extensions through the B2BUA, with SIPp on both sides.
+//!
+//! The callee is a SIPp UAS registered as `bob`: `register_auth.xml` registers from a port
+//! P, then the UAS scenario listens on P, so Switchboard's INVITE reaches it where the
+//! REGISTER came from (symmetric routing). The caller is a SIPp UAC dialling `bob`.
+
+mod support;
+
+use std::fs;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::api::get_json;
+use support::echo_call::{final_response, sdp_offer};
+use support::registrar::{provision, server_dir, start, wait_for};
+use support::{Server, Sipp, free_port, new_branch, sipp_scenario, udp_socket};
+
+/// The endpoints every test provisions: the caller, the callee, and one never registered.
+const USERS: [(&str, &str, Option<&str>); 3] = [
+    ("alice", "Alice-pass-1", None),
+    ("bob", "Bob-pass-2", None),
+    ("carol", "Carol-pass-3", None),
+];
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Four RTP/RTCP pairs per server, away from the echo (20 000) and recording (40 000) tests.
+fn port_range() -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 50;
+    let base = 30_000 + (std::process::id() % 16) as u16 * 600 + slot * 10;
+    (base, base + 7)
+}
+
+/// A server with alice, bob and carol, qualify off (the SIPp callee would take an OPTIONS
+/// for an unexpected message), calls ringing at most `ring_secs`.
+fn start_server(label: &str, ring_secs: u64) -> Server {
+    let dir = server_dir(label);
+    provision(&dir, &USERS);
+    let (min, max) = port_range();
+    start(
+        &dir,
+        &format!(
+            "[registrar]\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\nqualify_interval_secs = 0\n\n\
+             [media]\nrtp_port_min = {min}\nrtp_port_max = {max}\n\n\
+             [calls]\nring_timeout_secs = {ring_secs}\n"
+        ),
+    )
+}
+
+/// Registers `user` from 127.0.0.1:`port` with SIPp (MD5 digest).
+fn register_from(server: &Server, user: &str, password: &str, port: u16) {
+    let dir = support::scratch_dir("call-users");
+    let csv = dir.join("users.csv");
+    fs::write(
+        &csv,
+        format!(
+            "SEQUENTIAL\n{user};{password};[authentication username={user} password={password}];x\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", csv.display()));
+    let outcome = Sipp::new(sipp_scenario("register_auth.xml"))
+        .local_port(port)
+        .arg("-inf")
+        .arg(csv.display().to_string())
+        .arg("-default_behaviors")
+        .arg("all,-bye")
+        .run(server.sip_addr);
+    assert!(outcome.success(), "register {user}: {}", outcome.report());
+}
+
+/// A SIPp callee `scenario` registered as bob and listening, in the background.
+fn callee(server: &Server, scenario: &str, extra: &[&str]) -> support::SippRun {
+    let port = free_port();
+    register_from(server, "bob", "Bob-pass-2", port);
+    let mut sipp = Sipp::new(sipp_scenario(scenario))
+        .local_port(port)
+        .timeout(Duration::from_secs(40));
+    for a in extra {
+        sipp = sipp.arg(*a);
+    }
+    sipp.spawn(server.sip_addr)
+}
+
+/// A SIPp caller dialling `user`.
+fn caller(scenario: &str, user: &str) -> Sipp {
+    Sipp::new(sipp_scenario(scenario))
+        .timeout(Duration::from_secs(40))
+        .arg("-s")
+        .arg(user)
+}
+
+/// The Call-layer events of the server so far.
+fn call_events(server: &Server) -> Vec<Value> {
+    let v = get_json(server, "/api/v1/events?limit=10000");
+    v["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["layer"] == "call")
+        .collect()
+}
+
+/// The Call-ID (the caller's) of the one call to `callee` so far.
+fn the_call(server: &Server, callee: &str) -> String {
+    wait_for(server, WAIT, "the call's created event", || {
+        call_events(server)
+            .into_iter()
+            .find(|e| e["kind"] == "created" && e["detail"]["callee"] == callee)
+            .and_then(|e| e["call_id"].as_str().map(str::to_owned))
+    })
+}
+
+/// The states the call went through, in order (`to_state` of its state events).
+fn states(server: &Server, call_id: &str) -> Vec<String> {
+    call_events(server)
+        .into_iter()
+        .filter(|e| e["call_id"] == call_id && (e["kind"] == "state" || e["kind"] == "created"))
+        .filter_map(|e| e["to_state"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the call reaches `state`; returns its state list.
+fn wait_for_state(server: &Server, call_id: &str, state: &str) -> Vec<String> {
+    wait_for(server, WAIT, &format!("call state {state}"), || {
+        let s = states(server, call_id);
+        s.iter().any(|x| x == state).then_some(s)
+    })
+}
+
+#[test]
+fn a_call_between_registered_phones_is_relayed_both_ways_and_ends_with_bye() {
+    let server = start_server("call-relay", 60);
+    let bob = callee(&server, "call_callee.xml", &["-rtp_echo"]);
+    let alice = caller("call_caller.xml", "bob").run(server.sip_addr);
+    let bob = bob.wait();
+    assert!(alice.success(), "caller: {}", alice.report());
+    assert!(bob.success(), "callee: {}", bob.report());
+
+    let call_id = the_call(&server, "bob");
+    let s = wait_for_state(&server, &call_id, "disconnected");
+    assert_eq!(
+        s,
+        ["calling", "ringing", "confirmed", "disconnected"],
+        "{s:?}"
+    );
+    let ended = wait_for(&server, WAIT, "media_ended", || {
+        call_events(&server)
+            .into_iter()
+            .find(|e| e["call_id"] == call_id && e["kind"] == "media_ended")
+    });
+    // The caller's ~7 s of A-law went to bob (as PCMU) and came back (SIPp's -rtp_echo).
+    let detail = &ended["detail"];
+    let count = |leg: &str, dir: &str| detail[leg][dir].as_u64().unwrap_or(0);
+    assert!(count("a", "packets_in") >= 200, "{detail}");
+    assert!(count("b", "packets_out") >= 200, "{detail}");
+    assert!(
+        count("b", "packets_in") >= 150,
+        "the echo came back: {detail}"
+    );
+    assert!(
+        count("a", "packets_out") >= 150,
+        "and reached the caller: {detail}"
+    );
+    let bye = call_events(&server)
+        .into_iter()
+        .find(|e| e["call_id"] == call_id && e["to_state"] == "disconnected")
+        .unwrap_or_default();
+    assert_eq!(bye["cause"], "BYE from the caller", "{bye}");
+}
+
+/// An INVITE from a test socket to `user`; the final response's status.
+fn invite_status(server: &Server, user: &str) -> (u16, String) {
+    let sip: UdpSocket = udp_socket();
+    let local = sip.local_addr().expect("local");
+    let to = server.sip_addr;
+    let sdp = sdp_offer(free_port(), "0", "");
+    let request = format!(
+        "INVITE sip:{user}@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=t1\r\n\
+         To: <sip:{user}@{to}>\r\nCall-ID: {}@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@{local}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        new_branch(),
+        support::unique_token(),
+        sdp.len()
+    );
+    sip.send_to(request.as_bytes(), to).expect("send INVITE");
+    let response = final_response(server, &sip);
+    let status = response.status().unwrap_or(0);
+    let warning = response.header("Warning").unwrap_or_default().to_owned();
+    (status, warning)
+}
+
+#[test]
+fn unknown_and_unregistered_extensions_are_refused() {
+    let server = start_server("call-refused", 60);
+    let (status, _) = invite_status(&server, "nobody");
+    assert_eq!(status, 404);
+    let (status, warning) = invite_status(&server, "carol");
+    assert_eq!(status, 480);
+    assert!(warning.contains("no registered device"), "{warning}");
+}
+
+#[test]
+fn a_busy_callee_makes_the_caller_hear_busy() {
+    let server = start_server("call-busy", 60);
+    let bob = callee(&server, "call_callee_busy.xml", &[]);
+    let (status, _) = invite_status(&server, "bob");
+    assert_eq!(status, 486);
+    let bob = bob.wait();
+    assert!(bob.success(), "callee: {}", bob.report());
+    let call_id = the_call(&server, "bob");
+    let s = wait_for_state(&server, &call_id, "failed");
+    assert_eq!(s, ["calling", "failed"]);
+}
+
+#[test]
+fn a_callers_cancel_reaches_the_ringing_callee() {
+    let server = start_server("call-cancel", 60);
+    let bob = callee(&server, "call_callee_no_answer.xml", &[]);
+    let alice = caller("call_caller_cancel.xml", "bob").run(server.sip_addr);
+    let bob = bob.wait();
+    assert!(alice.success(), "caller: {}", alice.report());
+    assert!(bob.success(), "callee got the CANCEL: {}", bob.report());
+    let call_id = the_call(&server, "bob");
+    let s = wait_for_state(&server, &call_id, "disconnected");
+    assert_eq!(s, ["calling", "ringing", "disconnected"]);
+}
+
+#[test]
+fn an_unanswered_call_rings_out_with_480_and_cancels_the_callee() {
+    let server = start_server("call-ring-out", 2);
+    let started = Instant::now();
+    let bob = callee(&server, "call_callee_no_answer.xml", &[]);
+    let alice = caller("call_caller_unanswered.xml", "bob").run(server.sip_addr);
+    let bob = bob.wait();
+    assert!(alice.success(), "caller got 480: {}", alice.report());
+    assert!(bob.success(), "callee got the CANCEL: {}", bob.report());
+    let call_id = the_call(&server, "bob");
+    let s = wait_for_state(&server, &call_id, "timeout");
+    assert_eq!(s, ["calling", "ringing", "timeout"]);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
