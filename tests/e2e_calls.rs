@@ -8,13 +8,15 @@ mod support;
 
 use std::fs;
 use std::net::UdpSocket;
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::api::get_json;
+use support::api::{get_json, request};
 use support::echo_call::{final_response, sdp_offer};
 use support::registrar::{provision, server_dir, start, wait_for};
+use support::wav::Wav;
 use support::{Server, Sipp, free_port, new_branch, sipp_scenario, udp_socket};
 
 /// The endpoints every test provisions: the caller, the callee, and one never registered.
@@ -132,15 +134,27 @@ fn wait_for_state(server: &Server, call_id: &str, state: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_call_between_registered_phones_is_relayed_both_ways_and_ends_with_bye() {
+fn a_call_between_registered_phones_is_relayed_both_ways_recorded_and_ends_with_bye() {
     let server = start_server("call-relay", 60);
     let bob = callee(&server, "call_callee.xml", &["-rtp_echo"]);
-    let alice = caller("call_caller.xml", "bob").run(server.sip_addr);
+    let alice = caller("call_caller.xml", "bob").spawn(server.sip_addr);
+
+    // Record the call from its answer on (stereo: the caller left, the callee right).
+    let call_id = the_call(&server, "bob");
+    wait_for_state(&server, &call_id, "confirmed");
+    let (status, started) = request(
+        &server,
+        "POST",
+        &format!("/api/v1/calls/{call_id}/recording"),
+        "{\"mode\":\"stereo\"}",
+    );
+    assert_eq!(status, 201, "{started}");
+
+    let alice = alice.wait();
     let bob = bob.wait();
     assert!(alice.success(), "caller: {}", alice.report());
     assert!(bob.success(), "callee: {}", bob.report());
 
-    let call_id = the_call(&server, "bob");
     let s = wait_for_state(&server, &call_id, "disconnected");
     assert_eq!(
         s,
@@ -170,6 +184,37 @@ fn a_call_between_registered_phones_is_relayed_both_ways_and_ends_with_bye() {
         .find(|e| e["call_id"] == call_id && e["to_state"] == "disconnected")
         .unwrap_or_default();
     assert_eq!(bye["cause"], "BYE from the caller", "{bye}");
+
+    // The BYE stopped the recording: both sides are in it, about as long as the audio.
+    let stopped = wait_for(&server, WAIT, "recording_stopped", || {
+        call_events(&server)
+            .into_iter()
+            .find(|e| e["call_id"] == call_id && e["kind"] == "recording_stopped")
+    });
+    let file = stopped["detail"]["file"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(started["file"], file.as_str());
+    let wav = Wav::read(Path::new(&file));
+    assert_eq!((wav.channels, wav.rate, wav.bits), (2, 8000, 16));
+    assert!(
+        (5.0..12.0).contains(&wav.seconds()),
+        "{} s recorded",
+        wav.seconds()
+    );
+    assert!(wav.rms(0) > 100.0, "the caller's side: rms {}", wav.rms(0));
+    assert!(wav.rms(1) > 100.0, "the callee's side: rms {}", wav.rms(1));
+    let (status, listed) = request(
+        &server,
+        "GET",
+        &format!("/api/v1/recordings?call_id={call_id}"),
+        "",
+    );
+    assert_eq!(status, 200);
+    let rows = listed["recordings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["file_path"], file.as_str());
 }
 
 /// An INVITE from a test socket to `user`; the final response's status.

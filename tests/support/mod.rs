@@ -45,6 +45,7 @@ pub mod registrar;
 mod server;
 mod sip_text;
 mod sipp;
+pub mod wav;
 
 // The same subset problem applies to the re-exports, which are linted as
 // unused imports; the allow is kept to them so stray `use`s still warn.
