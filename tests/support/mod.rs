@@ -27,6 +27,9 @@
 //!   client with MD5 / SHA-256 digest authentication written from the RFCs.
 //! * [`registrar`] (`registrar.rs`) provisions endpoints and reads the
 //!   registrar's registrations, events and metrics over HTTP.
+//! * [`rtp_sink::RtpSink`] (`rtp_sink.rs`) records the RTP sent to a
+//!   loopback port (arrival instants, headers, payloads) and checks its
+//!   pacing and sequence; pair it with `tests/sipp/uas_prompt_sink.xml`.
 //!
 //! Rules every test must follow: bind and advertise only `127.0.0.1`, and stop
 //! by itself (every wait in here is bounded).
@@ -42,6 +45,7 @@ mod http;
 mod net;
 pub mod netns;
 pub mod registrar;
+pub mod rtp_sink;
 mod server;
 mod sip_text;
 mod sipp;
