@@ -9,7 +9,9 @@
 //!
 //! An RFC 4733 leg that negotiated no telephone-event gets tones. Telephone-event packets are
 //! forwarded only to an RFC 4733 leg with the payload type; INFO and tones are made when the
-//! digit ends (its duration is known then).
+//! digit ends (its duration is known then). In-band tones stay in the relayed audio whatever
+//! the other leg's mode: they are heard only once they are over, and cutting them then would
+//! leave a short burst a receiver might count as a digit of its own.
 //!
 //! Packets the relay makes go out in the stream it relays to that leg (RFC 4733 §2.5: events
 //! use the audio stream's SSRC and timestamp clock): the SSRC of the last packet relayed

@@ -39,7 +39,7 @@ use crate::recording::{ActiveCalls, ActiveRecording};
 mod dtmf;
 mod recording;
 
-pub use dtmf::{InfoDigit, LegDtmf};
+pub use dtmf::{InfoDigit, LegDtmf, leg_dtmf_mode};
 
 /// The largest datagram read; RTP for G.711 is far smaller.
 const MAX_DATAGRAM: usize = 2048;

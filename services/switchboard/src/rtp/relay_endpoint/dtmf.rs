@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use actix::{Context, Handler, Message, Recipient};
-use media::dtmf::{DtmfEvent, DtmfSource};
+use media::dtmf::{DtmfEvent, DtmfMode, DtmfSource};
 use media::relay::LegId;
 use tracing::{info, warn};
 
@@ -34,6 +34,16 @@ pub struct LegDtmf {
     pub leg: LegId,
     /// The digit; `duration_ms` is how long it was held on the other leg.
     pub event: DtmfEvent,
+}
+
+/// A leg's [`LegConfig::dtmf_mode`](media::relay::LegConfig::dtmf_mode) from its endpoint's
+/// or trunk's stored mode ([`store::Store::endpoint_dtmf_mode`]).
+pub fn leg_dtmf_mode(stored: store::DtmfMode) -> DtmfMode {
+    match stored {
+        store::DtmfMode::Rfc4733 => DtmfMode::Rfc4733,
+        store::DtmfMode::Info => DtmfMode::Info,
+        store::DtmfMode::Inband => DtmfMode::Inband,
+    }
 }
 
 impl RelayEndpoint {
@@ -91,5 +101,17 @@ impl Handler<InfoDigit> for RelayEndpoint {
             .on_info_digit(msg.leg, msg.event, Instant::now());
         self.apply(actions);
         self.schedule(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_modes_map_to_leg_modes_by_name() {
+        for stored in store::DtmfMode::ALL {
+            assert_eq!(leg_dtmf_mode(stored).name(), stored.as_str());
+        }
     }
 }
