@@ -9,6 +9,7 @@ mod support;
 use std::fs;
 use std::net::UdpSocket;
 use std::path::Path;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use serde_json::Value;
 use support::api::{get_json, request};
 use support::echo_call::{final_response, sdp_offer};
 use support::registrar::{provision, server_dir, start, wait_for};
+use support::rtp_sink::{RtpSink, pacing};
 use support::wav::Wav;
 use support::{Server, Sipp, free_port, new_branch, sipp_scenario, udp_socket};
 
@@ -28,6 +30,17 @@ const USERS: [(&str, &str, Option<&str>); 3] = [
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// The pacing check measures wall-clock arrival times: it runs alone (write lock) while the
+/// other tests of this binary share the read lock.
+static PACING: RwLock<()> = RwLock::new(());
+
+/// Holds the shared side of [`PACING`] for a test that does not measure time.
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    PACING
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Four RTP/RTCP pairs per server, away from the echo (20 000) and recording (40 000) tests.
 fn port_range() -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
@@ -39,15 +52,23 @@ fn port_range() -> (u16, u16) {
 /// A server with alice, bob and carol, qualify off (the SIPp callee would take an OPTIONS
 /// for an unexpected message), calls ringing at most `ring_secs`.
 fn start_server(label: &str, ring_secs: u64) -> Server {
-    let dir = server_dir(label);
-    provision(&dir, &USERS);
+    start_server_in(&server_dir(label), ring_secs)
+}
+
+/// [`start_server`] in `dir` (prompts under `dir/prompts`).
+fn start_server_in(dir: &Path, ring_secs: u64) -> Server {
+    let dir = dir.to_path_buf();
+    if !dir.join("data/switchboard.db").exists() {
+        provision(&dir, &USERS);
+    }
     let (min, max) = port_range();
     start(
         &dir,
         &format!(
             "[registrar]\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\nqualify_interval_secs = 0\n\n\
-             [media]\nrtp_port_min = {min}\nrtp_port_max = {max}\n\n\
-             [calls]\nring_timeout_secs = {ring_secs}\n"
+             [media]\nrtp_port_min = {min}\nrtp_port_max = {max}\nprompts_dir = \"{}\"\n\n\
+             [calls]\nring_timeout_secs = {ring_secs}\n",
+            dir.join("prompts").display()
         ),
     )
 }
@@ -135,6 +156,7 @@ fn wait_for_state(server: &Server, call_id: &str, state: &str) -> Vec<String> {
 
 #[test]
 fn a_call_between_registered_phones_is_relayed_both_ways_recorded_and_ends_with_bye() {
+    let _shared = shared();
     let server = start_server("call-relay", 60);
     let bob = callee(&server, "call_callee.xml", &["-rtp_echo"]);
     let alice = caller("call_caller.xml", "bob").spawn(server.sip_addr);
@@ -242,6 +264,7 @@ fn invite_status(server: &Server, user: &str) -> (u16, String) {
 
 #[test]
 fn unknown_and_unregistered_extensions_are_refused() {
+    let _shared = shared();
     let server = start_server("call-refused", 60);
     let (status, _) = invite_status(&server, "nobody");
     assert_eq!(status, 404);
@@ -252,6 +275,7 @@ fn unknown_and_unregistered_extensions_are_refused() {
 
 #[test]
 fn a_busy_callee_makes_the_caller_hear_busy() {
+    let _shared = shared();
     let server = start_server("call-busy", 60);
     let bob = callee(&server, "call_callee_busy.xml", &[]);
     let (status, _) = invite_status(&server, "bob");
@@ -265,6 +289,7 @@ fn a_busy_callee_makes_the_caller_hear_busy() {
 
 #[test]
 fn a_callers_cancel_reaches_the_ringing_callee() {
+    let _shared = shared();
     let server = start_server("call-cancel", 60);
     let bob = callee(&server, "call_callee_no_answer.xml", &[]);
     let alice = caller("call_caller_cancel.xml", "bob").run(server.sip_addr);
@@ -278,6 +303,7 @@ fn a_callers_cancel_reaches_the_ringing_callee() {
 
 #[test]
 fn an_unanswered_call_rings_out_with_480_and_cancels_the_callee() {
+    let _shared = shared();
     let server = start_server("call-ring-out", 2);
     let started = Instant::now();
     let bob = callee(&server, "call_callee_no_answer.xml", &[]);
@@ -289,4 +315,183 @@ fn an_unanswered_call_rings_out_with_480_and_cancels_the_callee() {
     let s = wait_for_state(&server, &call_id, "timeout");
     assert_eq!(s, ["calling", "ringing", "timeout"]);
     assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+/// Writes a `seconds` long 440 Hz tone, 8 kHz mono 16-bit, as `dir/name`.
+fn write_tone(dir: &Path, name: &str, seconds: u32) {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let path = dir.join(name);
+    let mut wav =
+        hound::WavWriter::create(&path, spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for n in 0..8000 * seconds {
+        let x = (2.0 * std::f64::consts::PI * 440.0 * f64::from(n) / 8000.0).sin();
+        wav.write_sample((x * 8000.0) as i16).expect("sample");
+    }
+    wav.finalize().expect("finalize");
+}
+
+#[test]
+fn an_announcement_plays_its_prompts_to_a_sipp_uas_paced_at_20_ms_then_hangs_up() {
+    let _alone = PACING
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = server_dir("call-announce");
+    write_tone(&dir.join("prompts"), "tone.wav", 1);
+    write_tone(&dir.join("prompts/queue"), "second.wav", 1);
+    let server = start_server_in(&dir, 60);
+
+    // Arrival times on a loaded 2-core machine can be thrown off by a descheduled process
+    // (ours or the server's); an announcement whose every interval is in 20 ms +- 2 ms must
+    // come within three tries, and each try must be complete and in order.
+    let mut reports = Vec::new();
+    for attempt in 1..=3 {
+        let (call_id, packets) = announce_to_sink(&server);
+        assert_eq!(packets.len(), 100, "2 s of prompts: 100 packets of 20 ms");
+        let ssrc = packets[0].header.ssrc;
+        for pair in packets.windows(2) {
+            assert_eq!(pair[1].header.ssrc, ssrc);
+            assert_eq!(
+                pair[1].header.sequence,
+                pair[0].header.sequence.wrapping_add(1)
+            );
+            assert_eq!(
+                pair[1].header.timestamp,
+                pair[0].header.timestamp.wrapping_add(160)
+            );
+            assert_eq!(pair[1].header.payload_type, 0, "PCMU, as the UAS answered");
+        }
+        let s = wait_for_state(&server, &call_id, "disconnected");
+        assert_eq!(s, ["calling", "ringing", "confirmed", "disconnected"]);
+        let finished = wait_for(&server, WAIT, "announcement_finished", || {
+            call_events(&server)
+                .into_iter()
+                .find(|e| e["call_id"] == call_id && e["kind"] == "announcement_finished")
+        });
+        assert_eq!(finished["detail"]["outcome"], "played_all", "{finished}");
+        let report = pacing(
+            &packets,
+            Duration::from_millis(20),
+            Duration::from_millis(2),
+        );
+        if report.ok() {
+            return;
+        }
+        eprintln!("attempt {attempt}: pacing off: {report:?}");
+        reports.push(report);
+    }
+    panic!("no announcement paced at 20 ms +- 2 ms in three tries: {reports:#?}");
+}
+
+/// Places an announcement of tone.wav and queue/second.wav to a SIPp UAS registered as bob
+/// whose SDP names a test RTP sink; returns the Call-ID and what the sink received, once the
+/// UAS has had its BYE.
+fn announce_to_sink(server: &Server) -> (String, Vec<support::rtp_sink::RtpArrival>) {
+    let sink = RtpSink::bind().expect("bind an RTP sink");
+    let sink_port = sink.port().to_string();
+    let uas = callee(
+        server,
+        "uas_prompt_sink.xml",
+        &["-set", "sink_port", &sink_port],
+    );
+    let recording = sink.spawn(Duration::from_secs(10), Duration::from_millis(500));
+    let (status, placed) = request(
+        server,
+        "POST",
+        "/api/v1/calls",
+        r#"{"extension":"bob","prompts":["tone.wav","queue/second.wav"]}"#,
+    );
+    assert_eq!(status, 202, "{placed}");
+    let call_id = placed["call_id"].as_str().unwrap_or_default().to_owned();
+    let packets = recording.join().expect("the sink thread");
+    let uas = uas.wait();
+    assert!(uas.success(), "the UAS got its BYE: {}", uas.report());
+    (call_id, packets)
+}
+
+#[test]
+fn announcements_with_bad_prompts_are_refused_with_the_reason() {
+    let _shared = shared();
+    let dir = server_dir("call-announce-bad");
+    let prompts = dir.join("prompts");
+    fs::create_dir_all(&prompts).expect("prompts dir");
+    // Not audio at all: the reason names the file and what is wrong with it.
+    fs::write(prompts.join("notes.wav"), "not audio").expect("write");
+    let server = start_server_in(&dir, 60);
+    for (body, needle) in [
+        (
+            r#"{"extension":"bob","prompts":["missing.wav"]}"#,
+            "missing.wav",
+        ),
+        (
+            r#"{"extension":"bob","prompts":["notes.wav"]}"#,
+            "not a WAV file",
+        ),
+        (r#"{"extension":"bob","prompts":["../x.wav"]}"#, "relative"),
+        (r#"{"extension":"bob","prompts":[]}"#, "prompts"),
+        (
+            r#"{"extension":"bob","prompts":["a.wav"],"stop_on_digits":"x"}"#,
+            "DTMF",
+        ),
+        ("not json", "invalid body"),
+    ] {
+        let (status, answer) = request(&server, "POST", "/api/v1/calls", body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(needle), "{body}: {error}");
+    }
+}
+
+#[test]
+fn keys_pressed_as_rfc4733_reach_a_callee_that_wants_sip_info_as_info() {
+    let _shared = shared();
+    let dir = server_dir("call-dtmf-info");
+    // bob's endpoint takes DTMF as SIP INFO (the import's fifth column).
+    let csv = dir.join("endpoints.csv");
+    fs::write(
+        &csv,
+        "username,password,group,display_name,dtmf_mode\n\
+         alice,Alice-pass-1,,,rfc4733\nbob,Bob-pass-2,,,info\ncarol,Carol-pass-3,,,\n",
+    )
+    .expect("write the endpoints");
+    support::registrar::admin(&dir, &["endpoint", "import", &csv.display().to_string()]);
+    let server = start_server_in(&dir, 60);
+
+    let bob = callee(&server, "call_callee_info.xml", &[]);
+    let alice = caller("call_caller_dtmf.xml", "bob").run(server.sip_addr);
+    let bob = bob.wait();
+    assert!(alice.success(), "caller: {}", alice.report());
+    assert!(
+        bob.success(),
+        "callee got both keys as INFO: {}",
+        bob.report()
+    );
+
+    // Each key is reported once, as the caller sent it.
+    let call_id = the_call(&server, "bob");
+    let digits: Vec<(String, String)> = call_events(&server)
+        .into_iter()
+        .filter(|e| e["call_id"] == call_id && e["kind"] == "dtmf")
+        .map(|e| {
+            (
+                e["detail"]["digit"].as_str().unwrap_or_default().to_owned(),
+                e["detail"]["source"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        digits,
+        [
+            ("1".to_owned(), "rfc4733".to_owned()),
+            ("#".to_owned(), "rfc4733".to_owned())
+        ]
+    );
 }

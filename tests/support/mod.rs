@@ -30,6 +30,7 @@
 //! * [`rtp_sink::RtpSink`] (`rtp_sink.rs`) records the RTP sent to a
 //!   loopback port (arrival instants, headers, payloads) and checks its
 //!   pacing and sequence; pair it with `tests/sipp/uas_prompt_sink.xml`.
+//! * [`wav::Wav`] (`wav.rs`) reads the WAV files of recordings.
 //!
 //! Rules every test must follow: bind and advertise only `127.0.0.1`, and stop
 //! by itself (every wait in here is bounded).

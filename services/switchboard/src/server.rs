@@ -243,6 +243,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             default_mode: recording::parse_mode(&settings.media.recording_mode)
                 .unwrap_or(RecordingMode::Stereo),
         },
+        calls: crate::call::api::CallsApi {
+            user_agent: Some(sip.stack().user_agent.clone()),
+            prompts_dir: settings
+                .media
+                .prompts_dir
+                .as_ref()
+                .map_or_else(|| settings.data_dir.join("prompts"), PathBuf::from),
+        },
     };
     let (server, http_addrs) = http::start(settings.http_listen, state)?;
     let handle = server.handle();

@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use media::codec::G711Law;
+use media::dtmf::DtmfMode;
 use media::relay::LegConfig;
 use media::sdp::{
     Codec, LocalMediaConfig, NegotiatedStream, SessionDescription, SessionVersion, make_offer,
@@ -98,9 +99,12 @@ pub fn answer_caller(
     Ok((answer.sdp.to_string(), stream))
 }
 
-/// The relay's view of a negotiated leg.
-pub fn leg_config(stream: &NegotiatedStream) -> LegConfig {
-    LegConfig::from_stream(stream)
+/// The relay's view of a negotiated leg whose endpoint wants DTMF as `dtmf_mode`.
+pub fn leg_config(stream: &NegotiatedStream, dtmf_mode: DtmfMode) -> LegConfig {
+    LegConfig {
+        dtmf_mode,
+        ..LegConfig::from_stream(stream)
+    }
 }
 
 #[cfg(test)]

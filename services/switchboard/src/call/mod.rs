@@ -18,6 +18,8 @@
 //! The decisions are the sans-IO [`machine::CallMachine`]'s; the actor does the messages.
 
 mod actor;
+pub mod announce;
+pub mod api;
 pub mod machine;
 pub mod media;
 pub mod outbound;

@@ -39,6 +39,14 @@ pub fn flow_to(binding: &Binding) -> Result<Flow, OutboundError> {
     })
 }
 
+/// The binding to call: the best one (bindings come best first) that is not known to be
+/// unreachable.
+pub fn best_binding(bindings: &[Binding]) -> Option<&Binding> {
+    bindings
+        .iter()
+        .find(|b| b.reachability != registrar::location::Reachability::Unreachable)
+}
+
 /// A URI written in a Contact or Path, with or without angle brackets.
 fn parse_uri(text: &str) -> Option<Uri> {
     let inner = match (text.find('<'), text.rfind('>')) {

@@ -30,6 +30,7 @@ use sip::transaction::TransactionKey;
 use sip::{Header, MediaType, Method, NameAddr, Request, Response, SipUri, Uri, Warning};
 use tracing::{debug, info, info_span, warn};
 
+use crate::call::announce::{Announce, AnnouncementActor};
 use crate::call::{self, CallActor, CallConfig, CallEnv, CallSetup};
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
@@ -432,5 +433,15 @@ impl Handler<TxEvent> for UserAgent {
                 self.drop_pending(&event.key, "INVITE transaction failed", ctx);
             }
         }
+    }
+}
+
+impl Handler<Announce> for UserAgent {
+    type Result = String;
+
+    fn handle(&mut self, msg: Announce, _ctx: &mut Self::Context) -> String {
+        let call_id = call::announce::new_call_id();
+        AnnouncementActor::new(msg, self.calls_env.clone(), call_id.clone()).start();
+        call_id
     }
 }

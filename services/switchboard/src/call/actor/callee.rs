@@ -177,7 +177,10 @@ impl CallActor {
             call_id: self.call_id.clone(),
             dialogs: [caller_dialog, callee_dialog],
             config,
-            legs: [call_media::leg_config(leg_a), call_media::leg_config(leg_b)],
+            legs: [
+                call_media::leg_config(leg_a, self.dtmf_modes[0]),
+                call_media::leg_config(leg_b, self.dtmf_modes[1]),
+            ],
             ports,
             allocator: self.setup.env.ports.clone(),
             events: self.services().events.clone(),

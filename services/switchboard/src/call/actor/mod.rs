@@ -13,9 +13,10 @@ use actix::{
     SpawnHandle, WrapFuture,
 };
 use bytestring::ByteString;
+use media::dtmf::DtmfMode;
 use media::relay::{LegId, RelayConfig};
 use media::sdp::{NegotiatedStream, SessionDescription};
-use registrar::location::{Binding, Reachability};
+use registrar::location::Binding;
 use serde_json::json;
 use sip::dialog::{Dialog, DialogId, uas_response};
 use sip::transaction::TransactionKey;
@@ -113,6 +114,8 @@ struct CallMediaState {
 /// One B2BUA call (see the module documentation).
 pub struct CallActor {
     setup: CallSetup,
+    /// How each leg (`[caller, callee]`) wants DTMF: its endpoint's mode.
+    dtmf_modes: [DtmfMode; 2],
     span: Span,
     call_id: String,
     id: store::Id,
@@ -143,6 +146,7 @@ impl CallActor {
         ));
         CallActor {
             setup,
+            dtmf_modes: [DtmfMode::default(); 2],
             span,
             call_id,
             id: store::Id::new(),

@@ -3,11 +3,26 @@
 
 use super::*;
 
+/// The media crate's DTMF mode for the store's.
+fn dtmf_mode(mode: store::DtmfMode) -> DtmfMode {
+    match mode {
+        store::DtmfMode::Rfc4733 => DtmfMode::Rfc4733,
+        store::DtmfMode::Info => DtmfMode::Info,
+        store::DtmfMode::Inband => DtmfMode::Inband,
+    }
+}
+
 impl CallActor {
     // ---- starting --------------------------------------------------------------------
 
     pub(super) fn lookup(&mut self, ctx: &mut Context<Self>) {
         let aor = self.setup.callee.clone();
+        let caller = self
+            .setup
+            .invite
+            .headers
+            .from()
+            .and_then(|f| crate::call::target_user(&f.uri));
         let store = self.setup.env.store.clone();
         let lookup = self
             .setup
@@ -16,25 +31,44 @@ impl CallActor {
             .send(LookupBindings { aor: aor.clone() });
         let fut = async move {
             let bindings = lookup.await.unwrap_or_default();
-            let known = match (&store, bindings.is_empty()) {
-                (Some(store), true) => store.get_endpoint(&aor).await.is_ok(),
-                _ => true,
+            let Some(store) = store else {
+                return (bindings, true, [DtmfMode::default(); 2]);
             };
-            (bindings, known)
+            let known = !bindings.is_empty() || store.get_endpoint(&aor).await.is_ok();
+            // Each leg that is one of our endpoints gets DTMF in its configured form.
+            let mode = |user: Option<String>| {
+                let store = store.clone();
+                async move {
+                    let Some(user) = user else {
+                        return DtmfMode::default();
+                    };
+                    match store.endpoint_dtmf_mode(&user).await {
+                        Ok(Some(mode)) => dtmf_mode(mode),
+                        Ok(None) => DtmfMode::default(),
+                        Err(e) => {
+                            warn!(user = %user, error = %e, "DTMF mode not read; RFC 4733");
+                            DtmfMode::default()
+                        }
+                    }
+                }
+            };
+            let modes = [mode(caller).await, mode(Some(aor)).await];
+            (bindings, known, modes)
         };
-        ctx.wait(fut.into_actor(self).map(|(bindings, known), act, ctx| {
-            let span = act.span.clone();
-            let _entered = span.enter();
-            act.place(bindings, known, ctx);
-        }));
+        ctx.wait(
+            fut.into_actor(self)
+                .map(|(bindings, known, modes), act, ctx| {
+                    let span = act.span.clone();
+                    let _entered = span.enter();
+                    act.dtmf_modes = modes;
+                    act.place(bindings, known, ctx);
+                }),
+        );
     }
 
     /// Calls the best reachable binding, or refuses the caller.
     pub(super) fn place(&mut self, bindings: Vec<Binding>, known: bool, ctx: &mut Context<Self>) {
-        let Some(binding) = bindings
-            .iter()
-            .find(|b| b.reachability != Reachability::Unreachable)
-        else {
+        let Some(binding) = outbound::best_binding(&bindings) else {
             let (status, why) = match (known, bindings.is_empty()) {
                 (false, _) => (404, "no such extension"),
                 (true, true) => (480, "the extension has no registered device"),
