@@ -341,6 +341,7 @@ fn leg_json(stats: &LegStats, port: u16) -> Value {
         "rtcp_out": stats.rtcp_out,
         "malformed": stats.malformed,
         "dropped": stats.dropped,
+        "dtmf_generated": stats.dtmf_generated,
         "foreign": stats.foreign,
         "expected": stats.expected,
         "lost": stats.lost,

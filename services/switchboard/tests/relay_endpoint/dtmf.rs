@@ -141,4 +141,16 @@ async fn a_digit_sent_by_info_reaches_an_rfc4733_leg_as_telephone_events_in_its_
     sleep(Duration::from_millis(100)).await;
     assert!(relay.events("dtmf").is_empty());
     relay.addr.send(Stop).await.expect("stop");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while relay.events("media_ended").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "not stopped");
+        sleep(Duration::from_millis(10)).await;
+    }
+    let ended = relay.events("media_ended");
+    let detail = ended[0].detail.as_ref().expect("detail");
+    assert!(
+        detail["b"]["dtmf_generated"].as_u64() >= Some(5),
+        "the events made for B are counted: {detail}"
+    );
+    assert_eq!(detail["a"]["dtmf_generated"], 0);
 }
