@@ -519,3 +519,77 @@ fn info_to_info_and_to_an_rfc4733_leg_without_telephone_event_falls_back_to_tone
     assert_eq!(heard.len(), 1);
     assert_eq!(heard[0].digit, DtmfDigit::Star);
 }
+
+proptest::proptest! {
+    /// Whatever mixes of modes, packets, INFO digits and polls: no panic, the sequence numbers
+    /// to each leg never repeat a packet's, and the relay only makes packets in the form the
+    /// receiving leg asked for.
+    #[test]
+    fn random_traffic_between_any_modes_never_panics_or_breaks_the_form(
+        modes in (0usize..3, 0usize..3),
+        steps in proptest::collection::vec(
+            (0u8..5, proptest::bool::ANY, 0u8..16, 0u16..600, 1u64..60),
+            0..150,
+        )
+    ) {
+        let t0 = Instant::now();
+        let (a, b) = (DtmfMode::ALL[modes.0], DtmfMode::ALL[modes.1]);
+        let mut s = session(a, b, G711Law::A, t0);
+        let mut now = t0;
+        let mut sent_seq = [0u16; 2];
+        let mut log = Log::default();
+        for (kind, on_a, code, duration, gap) in steps {
+            now += ms(gap);
+            let leg = if on_a { LegId::A } else { LegId::B };
+            let (source, pt_audio, pt_event) = match leg {
+                LegId::A => (addr(A_SDP), 0, 101),
+                LegId::B => (addr(B_SDP), 8, 96),
+            };
+            let n = &mut sent_seq[leg.index()];
+            *n = n.wrapping_add(1);
+            let ts = u32::from(*n) * 160;
+            let actions = match kind {
+                0 | 1 => s.on_rtp(leg, source, &rtp(pt_audio, false, *n, ts, 7, &[0x55; 160]), now),
+                2 => s.on_rtp(
+                    leg,
+                    source,
+                    &rtp(pt_event, kind == 2, *n, ts / 800 * 800, 7, &key(code, duration % 3 == 0, duration)),
+                    now,
+                ),
+                3 => {
+                    let digit = DtmfDigit::from_event_code(code).unwrap_or(DtmfDigit::D1);
+                    s.on_info_digit(
+                        leg,
+                        DtmfEvent { digit, duration_ms: u32::from(duration), source: DtmfSource::SipInfo, started_at: now },
+                        now,
+                    )
+                }
+                _ => s.poll(now),
+            };
+            log.take(now, actions);
+            if let Some(d) = s.next_deadline().filter(|d| *d <= now) {
+                log.take(d, s.poll(d));
+            }
+        }
+        let mut seen = [std::collections::HashSet::new(), std::collections::HashSet::new()];
+        for (_, action) in &log.actions {
+            if let RelayAction::SendRtp { from_leg, bytes, .. } = action {
+                proptest::prop_assert!(
+                    seen[from_leg.index()].insert((ssrc(bytes), seq(bytes))),
+                    "a sequence number sent twice to {:?}", from_leg
+                );
+                let (mode, te) = match from_leg {
+                    LegId::A => (a, 101),
+                    LegId::B => (b, 96),
+                };
+                if mode != DtmfMode::Rfc4733 {
+                    proptest::prop_assert_ne!(pt(bytes), te, "telephone-events only to RFC 4733 legs");
+                }
+            }
+            if let RelayAction::SendInfo { leg, .. } = action {
+                let mode = if *leg == LegId::A { a } else { b };
+                proptest::prop_assert_eq!(mode, DtmfMode::Info);
+            }
+        }
+    }
+}
