@@ -28,17 +28,19 @@ use bytestring::ByteString;
 use sip::dialog::{Dialog, uas_response};
 use sip::transaction::TransactionKey;
 use sip::{Header, MediaType, Method, NameAddr, Request, Response, SipUri, Uri, Warning};
-use tracing::{debug, info, info_span, warn};
+use tracing::{debug, error, info, info_span, warn};
 
 use crate::call::announce::{Announce, AnnouncementActor};
 use crate::call::{self, CallActor, CallConfig, CallEnv, CallSetup};
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
+use crate::events::{EventDraft, Layer};
 use crate::registrar::{RegisterRequest, RegistrarActor};
 use crate::rtp::{
     EchoMedia, PortAllocator, RtpEndpoint, RtpEndpointSetup, RtpMetrics, SharedPorts, bind_pair,
 };
 use crate::stack::Services;
+use crate::supervision::{ChildFailed, InjectPanic};
 use crate::transaction_layer::TransactionLayer;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
 use crate::transport::TransportKind;
@@ -50,6 +52,15 @@ struct PendingCall {
     dialog: Addr<DialogActor>,
     answer: Response,
     timer: SpawnHandle,
+}
+
+/// Fault injection (→ `UserAgent`): make the actor of the call with this (caller's) Call-ID
+/// panic, as a bug would. Answers whether such a call was live.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "bool")]
+pub struct InjectCallPanic {
+    /// The caller's Call-ID.
+    pub call_id: String,
 }
 
 /// What the call engine is given (`[calls]`, the store, the CDR writer).
@@ -84,8 +95,8 @@ pub struct UserAgent {
     ports: SharedPorts,
     rtp_metrics: Option<RtpMetrics>,
     calls_env: CallEnv,
-    /// Live calls by their caller's INVITE transaction.
-    calls: HashMap<TransactionKey, Addr<CallActor>>,
+    /// Live calls (Call-ID, actor) by their caller's INVITE transaction.
+    calls: HashMap<TransactionKey, (String, Addr<CallActor>)>,
 }
 
 impl UserAgent {
@@ -121,6 +132,7 @@ impl UserAgent {
             config: calls.config,
             store: calls.store,
             cdr: calls.cdr,
+            supervisor: None,
         };
         UserAgent {
             core,
@@ -191,7 +203,7 @@ impl UserAgent {
         {
             return self.refuse(event, invite, 488, &why, &agent);
         }
-        self.calls.retain(|_, c| c.connected());
+        self.calls.retain(|_, (_, c)| c.connected());
         let addr = CallActor::new(CallSetup {
             caller: event.clone(),
             invite: invite.clone(),
@@ -201,14 +213,15 @@ impl UserAgent {
             env: self.calls_env.clone(),
         })
         .start();
-        self.calls.insert(event.key.clone(), addr);
+        self.calls
+            .insert(event.key.clone(), (event.call_id.clone(), addr));
     }
 
     /// Passes an event of a caller's INVITE transaction to its call; false when it is no
     /// call's.
     fn forward_to_call(&mut self, event: &TxEvent) -> bool {
         match self.calls.get(&event.key) {
-            Some(call) if call.connected() => {
+            Some((_, call)) if call.connected() => {
                 call.do_send(event.clone());
                 true
             }
@@ -396,6 +409,53 @@ fn contact(local: SocketAddr, transport: TransportKind) -> NameAddr {
 
 impl Actor for UserAgent {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.calls_env.supervisor = Some(ctx.address().recipient());
+    }
+}
+
+impl Handler<ChildFailed> for UserAgent {
+    type Result = ();
+
+    /// A call actor panicked: it tore its call down itself; count, log and publish it.
+    fn handle(&mut self, failed: ChildFailed, _ctx: &mut Self::Context) {
+        if let Some(m) = &self.services.metrics {
+            m.actor_failed(failed.kind.label());
+        }
+        error!(
+            call_id = %failed.call_id,
+            panic = %failed.message,
+            "call actor panicked; its call was ended (other calls carry on)"
+        );
+        self.services.publish(
+            EventDraft::new(Layer::Call, &failed.call_id)
+                .kind("child_failed")
+                .cause(failed.message.clone())
+                .detail(serde_json::json!({ "actor": failed.kind.to_string() })),
+        );
+        self.calls
+            .retain(|_, (call_id, _)| *call_id != failed.call_id);
+    }
+}
+
+impl Handler<InjectCallPanic> for UserAgent {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectCallPanic, _ctx: &mut Self::Context) -> bool {
+        let found = self
+            .calls
+            .values()
+            .find(|(call_id, addr)| *call_id == msg.call_id && addr.connected());
+        match found {
+            Some((_, addr)) => {
+                warn!(call_id = %msg.call_id, "fault injection: making a call actor panic");
+                addr.do_send(InjectPanic);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Handler<TxEvent> for UserAgent {

@@ -44,6 +44,7 @@ use crate::rtp::relay_endpoint::{
 };
 use crate::rtp::{MediaConfig, RtpMetrics, SharedPorts};
 use crate::stack::Services;
+use crate::supervision::{ChildFailed, ChildKind, InjectPanic, guard};
 use crate::transaction_layer::{Respond, StartClient, TransactionLayer, TxEvent, TxEventKind};
 use crate::transport::Flow;
 use crate::ua_core::{UaCore, new_tag};
@@ -77,6 +78,8 @@ pub struct CallEnv {
     pub store: Option<Store>,
     /// Where CDRs go, if anywhere.
     pub cdr: Option<WriterHandle>,
+    /// Told when a call's actor panics (the user agent).
+    pub supervisor: Option<Recipient<ChildFailed>>,
 }
 
 /// Everything one call starts with.
@@ -131,6 +134,8 @@ pub struct CallActor {
     relay: Option<Addr<RelayEndpoint>>,
     timer: Option<(Instant, SpawnHandle)>,
     finished: bool,
+    /// A handler panicked: the call was torn down and takes no more input.
+    failed: bool,
 }
 
 impl CallActor {
@@ -162,6 +167,7 @@ impl CallActor {
             relay: None,
             timer: None,
             finished: false,
+            failed: false,
         }
     }
 
@@ -198,6 +204,77 @@ impl CallActor {
         self.maybe_stop(ctx);
     }
 
+    // ---- supervision -----------------------------------------------------------------
+
+    /// Runs one input in the call's span under the panic guard: a panic ends this call only
+    /// (both legs hung up, the caller refused if it has no final response yet, the relay
+    /// stopped) and is reported to the user agent, its supervisor.
+    fn guarded(
+        &mut self,
+        ctx: &mut Context<Self>,
+        input: impl FnOnce(&mut Self, &mut Context<Self>),
+    ) {
+        if self.failed {
+            return;
+        }
+        let span = self.span.clone();
+        let _entered = span.enter();
+        if let Err(message) = guard(|| input(self, ctx)) {
+            self.on_panic(message, ctx);
+        }
+    }
+
+    fn on_panic(&mut self, message: String, ctx: &mut Context<Self>) {
+        self.failed = true;
+        let cause = format!("call actor failed: {message}");
+        // Refused by the transaction when a final response went out already.
+        let response = self
+            .setup
+            .env
+            .core
+            .response(&self.setup.invite, 500)
+            .with_reason("Call Failed");
+        self.setup.caller.tx.do_send(Respond::plain(response));
+        if let Some(callee) = &self.callee
+            && self.callee_dialog().is_none()
+        {
+            self.setup.env.transactions.do_send(StartClient {
+                request: outbound::cancel(&callee.invite),
+                flow: callee.flow,
+                tu: ctx.address().recipient(),
+            });
+        }
+        for dialog in [self.caller_dialog.clone(), self.callee_dialog()]
+            .into_iter()
+            .flatten()
+        {
+            dialog.do_send(Hangup {
+                cause: cause.clone(),
+            });
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.do_send(StopRelay);
+        }
+        if let Some(supervisor) = &self.setup.env.supervisor {
+            supervisor.do_send(ChildFailed {
+                kind: ChildKind::Call,
+                child: 0,
+                name: self.call_id.clone(),
+                call_id: self.call_id.clone(),
+                message,
+            });
+        }
+        ctx.stop();
+    }
+
+    /// The callee's dialog, once there is one.
+    fn callee_dialog(&self) -> Option<Addr<DialogActor>> {
+        self.callee
+            .as_ref()
+            .and_then(|c| c.dialog.as_ref())
+            .map(|(_, d)| d.clone())
+    }
+
     // ---- timers and the end ----------------------------------------------------------
 
     fn rearm(&mut self, ctx: &mut Context<Self>) {
@@ -212,12 +289,12 @@ impl CallActor {
             let delay = at.saturating_duration_since(Instant::now());
             let handle = ctx.run_later(delay, move |act, ctx| {
                 act.timer = None;
-                let span = act.span.clone();
-                let _entered = span.enter();
-                if let Some(machine) = act.machine.as_mut() {
-                    machine.on_timeout(Instant::now().max(at));
-                }
-                act.run_actions(ctx);
+                act.guarded(ctx, |act, ctx| {
+                    if let Some(machine) = act.machine.as_mut() {
+                        machine.on_timeout(Instant::now().max(at));
+                    }
+                    act.run_actions(ctx);
+                });
             });
             self.timer = Some((at, handle));
         }
@@ -277,9 +354,7 @@ impl Actor for CallActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let span = self.span.clone();
-        let _entered = span.enter();
-        self.lookup(ctx);
+        self.guarded(ctx, Self::lookup);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -299,8 +374,12 @@ impl Handler<TxEvent> for CallActor {
     type Result = ();
 
     fn handle(&mut self, event: TxEvent, ctx: &mut Self::Context) {
-        let span = self.span.clone();
-        let _entered = span.enter();
+        self.guarded(ctx, |act, ctx| act.on_tx_event(event, ctx));
+    }
+}
+
+impl CallActor {
+    fn on_tx_event(&mut self, event: TxEvent, ctx: &mut Context<Self>) {
         let from_caller = event.key == self.setup.caller.key;
         match (from_caller, event.kind) {
             (true, TxEventKind::Cancelled) => {
@@ -342,8 +421,12 @@ impl Handler<DialogNotice> for CallActor {
     type Result = ();
 
     fn handle(&mut self, notice: DialogNotice, ctx: &mut Self::Context) {
-        let span = self.span.clone();
-        let _entered = span.enter();
+        self.guarded(ctx, |act, ctx| act.on_dialog_notice(notice, ctx));
+    }
+}
+
+impl CallActor {
+    fn on_dialog_notice(&mut self, notice: DialogNotice, ctx: &mut Context<Self>) {
         let side = if notice.dialog.call_id.as_ref() == self.call_id {
             Side::Caller
         } else {
@@ -389,9 +472,13 @@ impl Handler<LegDtmf> for CallActor {
     type Result = ();
 
     /// The relay wants a digit sent as SIP INFO on a leg whose DTMF mode is `info`.
-    fn handle(&mut self, msg: LegDtmf, _ctx: &mut Self::Context) {
-        let span = self.span.clone();
-        let _entered = span.enter();
+    fn handle(&mut self, msg: LegDtmf, ctx: &mut Self::Context) {
+        self.guarded(ctx, |act, _| act.send_info_digit(&msg));
+    }
+}
+
+impl CallActor {
+    fn send_info_digit(&mut self, msg: &LegDtmf) {
         let dialog = match msg.leg {
             LegId::A => self.caller_dialog.clone(),
             LegId::B => self
@@ -407,5 +494,15 @@ impl Handler<LegDtmf> for CallActor {
             }),
             None => debug!("no dialog on that leg for the INFO"),
         }
+    }
+}
+
+impl Handler<InjectPanic> for CallActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Self::Context) {
+        self.guarded(ctx, |act, _| {
+            panic!("injected panic in call {}", act.call_id)
+        });
     }
 }
