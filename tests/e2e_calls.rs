@@ -52,11 +52,12 @@ fn port_range() -> (u16, u16) {
 /// A server with alice, bob and carol, qualify off (the SIPp callee would take an OPTIONS
 /// for an unexpected message), calls ringing at most `ring_secs`.
 fn start_server(label: &str, ring_secs: u64) -> Server {
-    start_server_in(&server_dir(label), ring_secs)
+    start_server_in(&server_dir(label), ring_secs, 30)
 }
 
-/// [`start_server`] in `dir` (prompts under `dir/prompts`).
-fn start_server_in(dir: &Path, ring_secs: u64) -> Server {
+/// [`start_server`] in `dir` (prompts under `dir/prompts`), a leg silent for
+/// `rtp_timeout_secs` ending its call.
+fn start_server_in(dir: &Path, ring_secs: u64, rtp_timeout_secs: u64) -> Server {
     let dir = dir.to_path_buf();
     if !dir.join("data/switchboard.db").exists() {
         provision(&dir, &USERS);
@@ -66,7 +67,8 @@ fn start_server_in(dir: &Path, ring_secs: u64) -> Server {
         &dir,
         &format!(
             "[registrar]\ndigest_algorithms = [\"MD5\", \"SHA-256\"]\nqualify_interval_secs = 0\n\n\
-             [media]\nrtp_port_min = {min}\nrtp_port_max = {max}\nprompts_dir = \"{}\"\n\n\
+             [media]\nrtp_port_min = {min}\nrtp_port_max = {max}\nprompts_dir = \"{}\"\n\
+             rtp_timeout_secs = {rtp_timeout_secs}\n\n\
              [calls]\nring_timeout_secs = {ring_secs}\n",
             dir.join("prompts").display()
         ),
@@ -344,7 +346,7 @@ fn an_announcement_plays_its_prompts_to_a_sipp_uas_paced_at_20_ms_then_hangs_up(
     let dir = server_dir("call-announce");
     write_tone(&dir.join("prompts"), "tone.wav", 1);
     write_tone(&dir.join("prompts/queue"), "second.wav", 1);
-    let server = start_server_in(&dir, 60);
+    let server = start_server_in(&dir, 60, 30);
 
     // Arrival times on a loaded 2-core machine can be thrown off by a descheduled process
     // (ours or the server's); an announcement whose every interval is in 20 ms +- 2 ms must
@@ -422,7 +424,7 @@ fn announcements_with_bad_prompts_are_refused_with_the_reason() {
     fs::create_dir_all(&prompts).expect("prompts dir");
     // Not audio at all: the reason names the file and what is wrong with it.
     fs::write(prompts.join("notes.wav"), "not audio").expect("write");
-    let server = start_server_in(&dir, 60);
+    let server = start_server_in(&dir, 60, 30);
     for (body, needle) in [
         (
             r#"{"extension":"bob","prompts":["missing.wav"]}"#,
@@ -460,7 +462,7 @@ fn keys_pressed_as_rfc4733_reach_a_callee_that_wants_sip_info_as_info() {
     )
     .expect("write the endpoints");
     support::registrar::admin(&dir, &["endpoint", "import", &csv.display().to_string()]);
-    let server = start_server_in(&dir, 60);
+    let server = start_server_in(&dir, 60, 30);
 
     let bob = callee(&server, "call_callee_info.xml", &[]);
     let alice = caller("call_caller_dtmf.xml", "bob").run(server.sip_addr);
@@ -494,4 +496,32 @@ fn keys_pressed_as_rfc4733_reach_a_callee_that_wants_sip_info_as_info() {
             ("#".to_owned(), "rfc4733".to_owned())
         ]
     );
+}
+
+#[test]
+fn a_call_whose_media_stops_is_hung_up_on_both_sides() {
+    let _shared = shared();
+    let server = start_server_in(&server_dir("call-media-timeout"), 60, 2);
+    // Neither side sends RTP: after 2 s Switchboard sends BYE both ways.
+    let bob = callee(&server, "call_callee.xml", &[]);
+    let alice = caller("call_caller_silent.xml", "bob").run(server.sip_addr);
+    let bob = bob.wait();
+    assert!(alice.success(), "caller got the BYE: {}", alice.report());
+    assert!(bob.success(), "callee got the BYE: {}", bob.report());
+    let call_id = the_call(&server, "bob");
+    let s = wait_for_state(&server, &call_id, "disconnected");
+    assert_eq!(s, ["calling", "ringing", "confirmed", "disconnected"]);
+    let events = call_events(&server);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["call_id"] == call_id && e["kind"] == "media_timeout"),
+        "{events:?}"
+    );
+    let end = events
+        .iter()
+        .find(|e| e["call_id"] == call_id && e["to_state"] == "disconnected")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(end["cause"], "media timeout", "{end}");
 }

@@ -137,6 +137,16 @@ pub struct UpdateLeg {
     pub config: LegConfig,
 }
 
+/// A leg sent no RTP for the no-RTP timeout (→ the timeout owner; once per silence).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct MediaTimedOut {
+    /// The call (leg A's Call-ID).
+    pub call_id: String,
+    /// The silent leg.
+    pub leg: LegId,
+}
+
 /// Ends the relay: ports released, `media_ended` published.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
@@ -173,6 +183,8 @@ pub struct RelayEndpoint {
     timer: Option<(Instant, SpawnHandle)>,
     /// Who sends SIP INFO for legs in INFO mode.
     owner: Option<Recipient<LegDtmf>>,
+    /// Who decides what a media timeout means for the call.
+    timeout_owner: Option<Recipient<MediaTimedOut>>,
     /// The call's id for the store's recordings.
     store_call_id: store::Id,
     /// The recording in progress, if any, and its file's catch-up timer.
@@ -203,6 +215,7 @@ impl RelayEndpoint {
             started: now,
             timer: None,
             owner: None,
+            timeout_owner: None,
             store_call_id: store::Id::new(),
             recording: None,
             recording_tick: None,
@@ -253,7 +266,19 @@ impl RelayEndpoint {
         }
     }
 
+    /// Names the actor told of each media timeout (the call engine, which may hang up).
+    pub fn with_timeout_owner(mut self, owner: Recipient<MediaTimedOut>) -> Self {
+        self.timeout_owner = Some(owner);
+        self
+    }
+
     fn publish_timeout(&self, leg: LegId) {
+        if let Some(owner) = &self.timeout_owner {
+            owner.do_send(MediaTimedOut {
+                call_id: self.setup.call_id.clone(),
+                leg,
+            });
+        }
         let secs = self.session.config().no_rtp_timeout.as_secs();
         let port = self.setup.ports[leg_index(leg)].port;
         warn!(call_id = %self.setup.call_id, leg = leg_name(leg), timeout_secs = secs, port,

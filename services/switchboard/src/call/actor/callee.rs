@@ -187,6 +187,7 @@ impl CallActor {
             metrics: self.setup.env.rtp_metrics.clone(),
         })
         .with_owner(ctx.address().recipient())
+        .with_timeout_owner(ctx.address().recipient())
         .with_calls_id(self.id)
         .start();
         self.relay = Some(relay);

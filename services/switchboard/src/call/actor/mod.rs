@@ -40,7 +40,8 @@ use crate::dialog_layer::{
 use crate::events::{EventDraft, Layer};
 use crate::registrar::{LookupBindings, RegistrarActor};
 use crate::rtp::relay_endpoint::{
-    InfoDigit, LegDtmf, LegPorts, RelayEndpoint, RelayEndpointSetup, Stop as StopRelay, bind_legs,
+    InfoDigit, LegDtmf, LegPorts, MediaTimedOut, RelayEndpoint, RelayEndpointSetup,
+    Stop as StopRelay, bind_legs,
 };
 use crate::rtp::{MediaConfig, RtpMetrics, SharedPorts};
 use crate::stack::Services;
@@ -503,6 +504,30 @@ impl Handler<InjectPanic> for CallActor {
     fn handle(&mut self, _: InjectPanic, ctx: &mut Self::Context) {
         self.guarded(ctx, |act, _| {
             panic!("injected panic in call {}", act.call_id)
+        });
+    }
+}
+
+impl Handler<MediaTimedOut> for CallActor {
+    type Result = ();
+
+    /// No RTP from a leg: the call is hung up when `[calls] hangup_on_media_timeout` says so
+    /// (the relay published the `media_timeout` event already).
+    fn handle(&mut self, msg: MediaTimedOut, ctx: &mut Self::Context) {
+        self.guarded(ctx, |act, ctx| {
+            let leg = match msg.leg {
+                LegId::A => "caller",
+                LegId::B => "callee",
+            };
+            if act.setup.env.config.hangup_on_media_timeout {
+                info!(leg, "no RTP from the {leg}: the call is hung up");
+                act.input(CallInput::MediaTimeout, ctx);
+            } else {
+                info!(
+                    leg,
+                    "no RTP from the {leg}; the call goes on (hangup_on_media_timeout off)"
+                );
+            }
         });
     }
 }

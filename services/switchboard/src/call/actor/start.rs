@@ -2,15 +2,7 @@
 //! caller's refusal when none of that can be had.
 
 use super::*;
-
-/// The media crate's DTMF mode for the store's.
-fn dtmf_mode(mode: store::DtmfMode) -> DtmfMode {
-    match mode {
-        store::DtmfMode::Rfc4733 => DtmfMode::Rfc4733,
-        store::DtmfMode::Info => DtmfMode::Info,
-        store::DtmfMode::Inband => DtmfMode::Inband,
-    }
-}
+use crate::rtp::relay_endpoint::leg_dtmf_mode;
 
 impl CallActor {
     // ---- starting --------------------------------------------------------------------
@@ -43,7 +35,7 @@ impl CallActor {
                         return DtmfMode::default();
                     };
                     match store.endpoint_dtmf_mode(&user).await {
-                        Ok(Some(mode)) => dtmf_mode(mode),
+                        Ok(Some(mode)) => leg_dtmf_mode(mode),
                         Ok(None) => DtmfMode::default(),
                         Err(e) => {
                             warn!(user = %user, error = %e, "DTMF mode not read; RFC 4733");
