@@ -41,11 +41,13 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Four RTP/RTCP pairs per server, away from the echo (20 000) and recording (40 000) tests.
+/// Four RTP/RTCP pairs per server: below the echo tests' ranges (from 20 000) and below
+/// the kernel's ephemeral ports (from 32 768), where SIPp's and the tests' own free ports
+/// come from.
 fn port_range() -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 50;
-    let base = 30_000 + (std::process::id() % 16) as u16 * 600 + slot * 10;
+    let base = 12_000 + (std::process::id() % 10) as u16 * 700 + slot * 10;
     (base, base + 7)
 }
 

@@ -85,6 +85,14 @@ impl Side {
         }
     }
 
+    /// The other leg.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Caller => Side::Callee,
+            Side::Callee => Side::Caller,
+        }
+    }
+
     fn hangup_by(self) -> HangupBy {
         match self {
             Side::Caller => HangupBy::Caller,
@@ -465,20 +473,11 @@ impl CallMachine {
 
     fn on_bye(&mut self, side: Side) {
         match self.state {
-            CallState::Confirmed => {
-                let other = match side {
-                    Side::Caller => Side::Callee,
-                    Side::Callee => Side::Caller,
-                };
-                self.actions.push(CallAction::Bye(other));
-                self.actions.push(CallAction::StopMedia);
-                self.finish(
-                    CallState::Disconnected,
-                    &format!("BYE from the {}", side.as_str()),
-                    Disposition::Answered,
-                    Some(side.hangup_by()),
-                );
-            }
+            CallState::Confirmed => self.end_other(
+                side,
+                &format!("BYE from the {}", side.as_str()),
+                side.hangup_by(),
+            ),
             // A caller may end an early dialog with BYE (§15): treated as a cancel, and its
             // INVITE still needs a final response.
             state if state.is_setup() && side == Side::Caller => {
@@ -497,20 +496,11 @@ impl CallMachine {
 
     fn on_leg_lost(&mut self, side: Side, cause: &str) {
         match self.state {
-            CallState::Confirmed => {
-                let other = match side {
-                    Side::Caller => Side::Callee,
-                    Side::Callee => Side::Caller,
-                };
-                self.actions.push(CallAction::Bye(other));
-                self.actions.push(CallAction::StopMedia);
-                self.finish(
-                    CallState::Disconnected,
-                    &format!("{} leg lost: {cause}", side.as_str()),
-                    Disposition::Answered,
-                    Some(HangupBy::System),
-                );
-            }
+            CallState::Confirmed => self.end_other(
+                side,
+                &format!("{} leg lost: {cause}", side.as_str()),
+                HangupBy::System,
+            ),
             state if state.is_setup() => {
                 self.cancel_callee();
                 self.reject_caller(500, "Call Leg Lost");
@@ -523,6 +513,18 @@ impl CallMachine {
             }
             _ => {}
         }
+    }
+
+    /// Ends an answered call that `side` has left: BYE to the other side.
+    fn end_other(&mut self, side: Side, cause: &str, by: HangupBy) {
+        self.actions.push(CallAction::Bye(side.other()));
+        self.actions.push(CallAction::StopMedia);
+        self.finish(
+            CallState::Disconnected,
+            cause,
+            Disposition::Answered,
+            Some(by),
+        );
     }
 
     /// Ends an answered call from Switchboard's side: BYE both ways.

@@ -73,3 +73,15 @@ pub fn target_user(uri: &sip::Uri) -> Option<String> {
         .ok()
         .filter(|u| !u.is_empty())
 }
+
+/// The request's Max-Forwards (70 when it has none).
+pub fn max_forwards(request: &sip::Request) -> u8 {
+    request
+        .headers
+        .iter()
+        .find_map(|h| match h {
+            sip::Header::MaxForwards(n) => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(70)
+}

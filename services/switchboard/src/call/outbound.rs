@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 
 use bytestring::ByteString;
-use registrar::location::{Binding, FlowTransport};
-use sip::{
-    Header, Host, MediaType, Method, NameAddr, Request, RequestBuilder, SipUri, Transport, Uri, Via,
-};
+use registrar::location::Binding;
+use sip::{Header, Host, MediaType, Method, NameAddr, Request, RequestBuilder, SipUri, Uri};
 
 use crate::transport::{Flow, TransportKind};
 use crate::ua_core::new_tag;
+pub use crate::ua_core::outgoing::new_via;
+use crate::ua_core::outgoing::{binding_flow, header_uri};
 
 /// Why a binding cannot be called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,16 +27,7 @@ pub enum OutboundError {
 /// The flow to reach `binding` on: our socket it registered through, to its source
 /// (symmetric routing, RFC 3581).
 pub fn flow_to(binding: &Binding) -> Result<Flow, OutboundError> {
-    let transport = match binding.flow.transport {
-        FlowTransport::Udp => TransportKind::Udp,
-        FlowTransport::Tcp => TransportKind::Tcp,
-        other => return Err(OutboundError::Transport(other.as_str())),
-    };
-    Ok(Flow {
-        transport,
-        local: binding.flow.local,
-        peer: binding.destination(),
-    })
+    binding_flow(&binding.flow, binding.destination()).map_err(OutboundError::Transport)
 }
 
 /// The binding to call: the best one (bindings come best first) that is not known to be
@@ -45,32 +36,6 @@ pub fn best_binding(bindings: &[Binding]) -> Option<&Binding> {
     bindings
         .iter()
         .find(|b| b.reachability != registrar::location::Reachability::Unreachable)
-}
-
-/// A URI written in a Contact or Path, with or without angle brackets.
-fn parse_uri(text: &str) -> Option<Uri> {
-    let inner = match (text.find('<'), text.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &text[open + 1..close],
-        _ => text,
-    };
-    Uri::parse(inner.trim()).ok()
-}
-
-/// A Via for a request we send from `local` on `transport`, with a fresh branch and rport.
-pub fn new_via(local: SocketAddr, transport: TransportKind) -> Via {
-    let via_transport = match transport {
-        TransportKind::Udp => Transport::Udp,
-        TransportKind::Tcp => Transport::Tcp,
-    };
-    let branch = format!("{}{}", sip::MAGIC_COOKIE, new_tag());
-    let mut via = Via::new(
-        via_transport,
-        Host::from(local.ip()),
-        Some(local.port()),
-        &branch,
-    );
-    via.params.set("rport", None);
-    via
 }
 
 /// `sip:user@local` (with `transport=tcp` over TCP), for From, To and Contact.
@@ -104,7 +69,7 @@ pub fn invite(
     parties: &Parties,
     sdp: String,
 ) -> Result<Request, OutboundError> {
-    let uri = parse_uri(&binding.contact)
+    let uri = header_uri(&binding.contact)
         .filter(|u| u.as_sip().is_some())
         .ok_or_else(|| OutboundError::BadContact(binding.contact.to_string()))?;
     let mut from = NameAddr::new(local_uri(&parties.caller_user, local, flow.transport));
@@ -130,7 +95,7 @@ pub fn invite(
     let route: Vec<NameAddr> = binding
         .path
         .iter()
-        .filter_map(|p| parse_uri(p))
+        .filter_map(|p| header_uri(p))
         .map(NameAddr::new)
         .collect();
     if !route.is_empty() {
@@ -184,7 +149,7 @@ pub fn cancel(invite: &Request) -> Request {
 #[cfg(test)]
 mod tests {
     use registrar::UnixTime;
-    use registrar::location::{BindingFlow, Reachability};
+    use registrar::location::{BindingFlow, FlowTransport, Reachability};
 
     use super::*;
 

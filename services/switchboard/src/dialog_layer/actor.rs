@@ -15,7 +15,7 @@ use std::time::Instant;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use bytestring::ByteString;
 use sip::dialog::{Cause, Dialog, DialogAction, DialogState, RequestVerdict, StateChange};
-use sip::{Header, Host, Method, Request, Response, SipMessage, Transport, Via, Warning};
+use sip::{Header, Method, Request, Response, SipMessage, Via, Warning};
 use tracing::{Span, debug, info, info_span, warn};
 
 use super::control::{DialogNotice, DialogNoticeKind, Hangup, SendDtmfInfo, UacResponse};
@@ -29,7 +29,7 @@ use crate::transaction_layer::{
     Respond, ResponseNotice, StartClient, TransactionActor, TransactionLayer,
 };
 use crate::transport::{Flow, TransportKind};
-use crate::ua_core::{UaCore, new_tag};
+use crate::ua_core::UaCore;
 
 /// Everything a dialog actor starts with.
 pub(super) struct DialogSetup {
@@ -188,19 +188,7 @@ impl DialogActor {
 
     /// A Via with a fresh branch for a request we send in the dialog.
     fn new_via(&self) -> Via {
-        let transport = match self.flow.transport {
-            TransportKind::Udp => Transport::Udp,
-            TransportKind::Tcp => Transport::Tcp,
-        };
-        let branch = format!("{}{}", sip::MAGIC_COOKIE, new_tag());
-        let mut via = Via::new(
-            transport,
-            Host::from(self.local.ip()),
-            Some(self.local.port()),
-            &branch,
-        );
-        via.params.set("rport", None);
-        via
+        crate::ua_core::outgoing::new_via(self.local, self.flow.transport)
     }
 
     /// Carries out the dialog's actions, in order.

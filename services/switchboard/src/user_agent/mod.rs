@@ -190,7 +190,7 @@ impl UserAgent {
             event.tx.do_send(Respond::plain(response));
             return;
         };
-        if max_forwards(invite) == 0 {
+        if call::max_forwards(invite) == 0 {
             let response = self.core.response(invite, 483);
             event.tx.do_send(Respond::plain(response));
             return;
@@ -380,18 +380,6 @@ impl UserAgent {
             });
         }
     }
-}
-
-/// The request's Max-Forwards (70 when it has none).
-fn max_forwards(request: &Request) -> u8 {
-    request
-        .headers
-        .iter()
-        .find_map(|h| match h {
-            Header::MaxForwards(n) => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(70)
 }
 
 /// Our Contact for a dialog: `sip:echo@<local>` (with `transport=tcp` over TCP).

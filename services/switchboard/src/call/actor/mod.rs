@@ -322,18 +322,6 @@ impl CallActor {
     }
 }
 
-/// The request's Max-Forwards (70 when it has none).
-pub(super) fn max_forwards(request: &Request) -> u8 {
-    request
-        .headers
-        .iter()
-        .find_map(|h| match h {
-            Header::MaxForwards(n) => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(70)
-}
-
 /// `response` with an SDP body.
 fn with_sdp(response: Response, sdp: &str) -> Response {
     response.with_body(

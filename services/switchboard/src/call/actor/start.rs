@@ -103,7 +103,7 @@ impl CallActor {
                 .unwrap_or_else(|| "anonymous".to_owned()),
             caller_display: from.and_then(|f| f.display_name.clone()),
             callee: self.setup.callee.clone(),
-            max_forwards: max_forwards(invite).saturating_sub(1),
+            max_forwards: crate::call::max_forwards(invite).saturating_sub(1),
         };
         let request = match outbound::invite(binding, &flow, local, &parties, offer.to_string()) {
             Ok(request) => request,
