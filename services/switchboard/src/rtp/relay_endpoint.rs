@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
-use super::{BindError, RtpMetrics, SharedPorts};
+use super::{BindError, BoundPorts, RtpMetrics, SharedPorts, bind_pair};
 use crate::events::{EventBus, EventDraft, Layer};
 use crate::recording::{ActiveCalls, ActiveRecording};
 
@@ -50,61 +50,21 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(20);
 /// The shortest poll timer.
 const MIN_TIMER: Duration = Duration::from_millis(1);
 
-/// Port pairs tried per leg before giving up when the ones allocated are taken by another
-/// program.
-const BIND_ATTEMPTS: usize = 8;
-
-/// One leg's allocated, bound RTP/RTCP port pair.
-#[derive(Debug)]
-pub struct LegPorts {
-    /// The RTP port (RTCP is port + 1): the port to put in this leg's SDP.
-    pub port: u16,
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
-}
+/// One leg's allocated, bound RTP/RTCP port pair (`port` goes in that leg's SDP).
+pub type LegPorts = BoundPorts;
 
 /// Allocates and binds both legs' RTP/RTCP port pairs on `ip` (skipping pairs another
 /// program holds); when leg B's pair cannot be had, leg A's is released again so a failed
 /// call leaks no port. Must run inside the actix runtime.
 pub fn bind_legs(ip: IpAddr, ports: &SharedPorts) -> Result<[LegPorts; 2], BindError> {
-    let a = bind_leg(ip, ports)?;
-    match bind_leg(ip, ports) {
+    let a = bind_pair(ip, ports)?;
+    match bind_pair(ip, ports) {
         Ok(b) => Ok([a, b]),
         Err(e) => {
             ports.release(a.port);
             Err(e)
         }
     }
-}
-
-fn bind_leg(ip: IpAddr, ports: &SharedPorts) -> Result<LegPorts, BindError> {
-    let mut last = io::Error::other("no attempt");
-    for _ in 0..BIND_ATTEMPTS {
-        let port = ports.allocate()?;
-        match bind_socket(ip, port)
-            .and_then(|rtp| Ok((rtp, bind_socket(ip, port.saturating_add(1))?)))
-        {
-            Ok((rtp, rtcp)) => {
-                return Ok(LegPorts {
-                    port,
-                    rtp: Arc::new(rtp),
-                    rtcp: Arc::new(rtcp),
-                });
-            }
-            Err(e) => {
-                debug!(port, error = %e, "relay port pair taken; trying the next");
-                ports.release(port);
-                last = e;
-            }
-        }
-    }
-    Err(BindError::Bind { ip, source: last })
-}
-
-fn bind_socket(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
-    let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
 }
 
 /// Everything a relay endpoint starts with.
