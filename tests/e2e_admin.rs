@@ -157,6 +157,8 @@ fn admin_commands_work(db: &[String], dir: &Path) {
             "s3cret",
             "--group",
             "sales",
+            "--dtmf-mode",
+            "info",
         ],
         db,
     );
@@ -198,8 +200,8 @@ fn admin_commands_work(db: &[String], dir: &Path) {
     assert_eq!(
         header,
         [
-            "USERNAME", "REALM", "GROUP", "DISPLAY", "NAME", "ENABLED", "STATUS", "BINDINGS",
-            "LAST", "SEEN", "SOURCE", "USER", "AGENT"
+            "USERNAME", "REALM", "GROUP", "DISPLAY", "NAME", "ENABLED", "DTMF", "STATUS",
+            "BINDINGS", "LAST", "SEEN", "SOURCE", "USER", "AGENT"
         ],
         "{list}"
     );
@@ -212,13 +214,24 @@ fn admin_commands_work(db: &[String], dir: &Path) {
                 "switchboard",
                 "sales",
                 "yes",
+                "info",
                 "offline",
                 "0",
                 "-",
                 "-",
                 "-"
             ],
-            vec!["1002", "example.com", "yes", "offline", "0", "-", "-", "-"]
+            vec![
+                "1002",
+                "example.com",
+                "yes",
+                "rfc4733",
+                "offline",
+                "0",
+                "-",
+                "-",
+                "-"
+            ]
         ]
     );
     assert!(!list.contains("s3cret"));
@@ -350,7 +363,7 @@ fn endpoint_import_and_groups_work(db: &[String], dir: &Path) {
     let phones = write(
         "phones.csv",
         "username,password,group,display_name\n\
-         2001,\"pa,ss\",floor-1,Front desk\n\
+         2001,\"pa,ss\",floor-1,Front desk,inband\n\
          \n\
          2002,\"multi\nline \"\"pw\"\"\",floor-1\n\
          2003,pw3\n",
@@ -384,6 +397,11 @@ fn endpoint_import_and_groups_work(db: &[String], dir: &Path) {
             "line 2: expected username,password",
         ),
         ("empty-password.csv", "2004,\n", "line 1: invalid password"),
+        (
+            "bad-dtmf.csv",
+            "2004,pw\n2005,pw,,,rfc2833\n",
+            "line 2: invalid dtmf_mode: 'rfc2833' is not one of rfc4733, info, inband",
+        ),
     ];
     for (name, content, expected) in cases {
         let path = write(name, content);
@@ -420,6 +438,7 @@ fn endpoint_import_and_groups_work(db: &[String], dir: &Path) {
             "Front",
             "desk",
             "yes",
+            "inband",
             "offline",
             "0",
             "-",
@@ -514,6 +533,7 @@ fn endpoint_list_shows_a_stored_binding() {
                 "switchboard",
                 "sales",
                 "yes",
+                "rfc4733",
                 "registered",
                 "1",
                 "2030-01-02T03:04:05Z",
@@ -527,6 +547,7 @@ fn endpoint_list_shows_a_stored_binding() {
                 "switchboard",
                 "sales",
                 "yes",
+                "rfc4733",
                 "offline",
                 "0",
                 "-",

@@ -929,7 +929,16 @@ fn netns_isolates_its_addresses_and_cleans_up() {
         .stdin(Stdio::null())
         .spawn()
         .expect("sleep in netns");
-    assert!(netns.pids().contains(&sleeper.id()));
+    // `ip netns exec` enters the namespace after the spawn returns: wait for it (bounded).
+    let entered = Instant::now() + Duration::from_secs(3);
+    while !netns.pids().contains(&sleeper.id()) {
+        assert!(
+            Instant::now() < entered,
+            "sleep {} never showed in the namespace",
+            sleeper.id()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(netns);
     let list = Command::new("ip")
         .args(["netns", "list"])

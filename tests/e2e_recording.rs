@@ -10,8 +10,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -20,8 +18,9 @@ use media::codec::G711Law;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::Server;
-use support::api::events_of;
+use support::api::{events_of, request};
 use support::echo_call::EchoCall;
+use support::wav::Wav;
 
 /// How long one exchange, or waiting for an event, may take.
 const WAIT: Duration = Duration::from_secs(5);
@@ -57,32 +56,6 @@ fn start_server_recording_to(dir: &Path, recordings: PathBuf) -> (Server, PathBu
     .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     let config = path.display().to_string();
     (Server::start_with(&["--config", &config], &[]), recordings)
-}
-
-/// `method path` with `body` (JSON, may be empty): the status and the body as JSON (null
-/// when there is none).
-fn request(server: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let addr = server.http_addr;
-    let go = || -> std::io::Result<String> {
-        let mut stream = TcpStream::connect_timeout(&addr, WAIT)?;
-        stream.set_read_timeout(Some(WAIT))?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text)?;
-        Ok(text)
-    };
-    let text = go().unwrap_or_else(|e| server.fail(&format!("{method} {path} failed: {e}")));
-    let status = text
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| server.fail(&format!("{method} {path}: not HTTP: {text:?}")));
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// Waits (bounded) for the Call-ID's first event of `kind`.
@@ -134,64 +107,6 @@ fn send_tone_ms(call: &EchoCall, ms: u32) {
         let due = start + Duration::from_millis(20 * u64::from(i));
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         call.send_rtp(&p);
-    }
-}
-
-/// A WAV file as the test reads it.
-struct Wav {
-    channels: u16,
-    rate: u32,
-    bits: u16,
-    /// Interleaved samples.
-    samples: Vec<i16>,
-}
-
-impl Wav {
-    /// Reads `path` (RIFF chunks walked, `fmt ` and `data` taken).
-    fn read(path: &Path) -> Wav {
-        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(&bytes[0..4], b"RIFF");
-        assert_eq!(&bytes[8..12], b"WAVE");
-        let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
-        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
-        let (mut at, mut fmt, mut data) = (12, None, None);
-        while at + 8 <= bytes.len() {
-            let len = u32_at(at + 4) as usize;
-            match &bytes[at..at + 4] {
-                b"fmt " => fmt = Some(at + 8),
-                b"data" => data = Some((at + 8, len)),
-                _ => {}
-            }
-            at += 8 + len + len % 2;
-        }
-        let fmt = fmt.expect("fmt chunk");
-        let (start, len) = data.expect("data chunk");
-        Wav {
-            channels: u16_at(fmt + 2),
-            rate: u32_at(fmt + 4),
-            bits: u16_at(fmt + 14),
-            samples: bytes[start..start + len]
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect(),
-        }
-    }
-
-    /// Length in seconds.
-    fn seconds(&self) -> f64 {
-        self.samples.len() as f64 / f64::from(self.channels) / f64::from(self.rate)
-    }
-
-    /// RMS of channel `c`.
-    fn rms(&self, c: usize) -> f64 {
-        let ch: Vec<f64> = self
-            .samples
-            .iter()
-            .skip(c)
-            .step_by(usize::from(self.channels))
-            .map(|&s| f64::from(s))
-            .collect();
-        (ch.iter().map(|s| s * s).sum::<f64>() / ch.len().max(1) as f64).sqrt()
     }
 }
 

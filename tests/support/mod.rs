@@ -27,6 +27,10 @@
 //!   client with MD5 / SHA-256 digest authentication written from the RFCs.
 //! * [`registrar`] (`registrar.rs`) provisions endpoints and reads the
 //!   registrar's registrations, events and metrics over HTTP.
+//! * [`rtp_sink::RtpSink`] (`rtp_sink.rs`) records the RTP sent to a
+//!   loopback port (arrival instants, headers, payloads) and checks its
+//!   pacing and sequence; pair it with `tests/sipp/uas_prompt_sink.xml`.
+//! * [`wav::Wav`] (`wav.rs`) reads the WAV files of recordings.
 //!
 //! Rules every test must follow: bind and advertise only `127.0.0.1`, and stop
 //! by itself (every wait in here is bounded).
@@ -42,9 +46,11 @@ mod http;
 mod net;
 pub mod netns;
 pub mod registrar;
+pub mod rtp_sink;
 mod server;
 mod sip_text;
 mod sipp;
+pub mod wav;
 
 // The same subset problem applies to the re-exports, which are linted as
 // unused imports; the allow is kept to them so stray `use`s still warn.
@@ -60,7 +66,7 @@ pub use server::Server;
 #[allow(unused_imports)]
 pub use sip_text::{SipMessage, new_branch, unique_token};
 #[allow(unused_imports)]
-pub use sipp::{Sipp, SippOutcome, SippTransport, sipp_path};
+pub use sipp::{Sipp, SippOutcome, SippRun, SippTransport, sipp_path};
 
 use std::fs;
 use std::io;

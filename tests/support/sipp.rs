@@ -50,6 +50,20 @@ pub struct Sipp {
     calls: u32,
     timeout: Duration,
     extra_args: Vec<String>,
+    local_port: Option<u16>,
+}
+
+/// A SIPp run in the background ([`Sipp::spawn`]); [`SippRun::wait`] collects it.
+#[derive(Debug)]
+pub struct SippRun {
+    child: std::process::Child,
+    dir: PathBuf,
+    command: String,
+    watchdog: Duration,
+    /// The port SIPp's SIP socket is bound to.
+    pub local_port: u16,
+    /// SIPp's media port (`-mp`).
+    pub media_port: u16,
 }
 
 /// What a SIPp run produced.
@@ -112,6 +126,7 @@ impl Sipp {
             calls: 1,
             timeout: Duration::from_secs(20),
             extra_args: Vec::new(),
+            local_port: None,
         }
     }
 
@@ -139,19 +154,27 @@ impl Sipp {
         self
     }
 
+    /// Binds SIPp's SIP socket to this port (`-p`) instead of a free one.
+    pub fn local_port(mut self, port: u16) -> Sipp {
+        self.local_port = Some(port);
+        self
+    }
+
     /// Runs the scenario against `target`, from `127.0.0.1` on a free port,
     /// writing SIPp's files into a scratch directory. Never blocks longer
     /// than the SIPp timeout plus 30 s.
     pub fn run(&self, target: SocketAddr) -> SippOutcome {
+        self.spawn(target).wait()
+    }
+
+    /// Starts the scenario against `target` as [`Sipp::run`] does, without waiting.
+    pub fn spawn(&self, target: SocketAddr) -> SippRun {
         let sipp = sipp_path();
         let dir = scratch_dir("sipp");
-        let local_port = free_port();
+        let local_port = self.local_port.unwrap_or_else(free_port);
         let media_port = free_port();
         let timeout_secs = self.timeout.as_secs().max(1);
-        let errors_path = dir.join("errors.log");
-        let screen_path = dir.join("screen.log");
-        let stdout_path = dir.join("stdout.log");
-        let stderr_path = dir.join("stderr.log");
+        let (errors_path, screen_path, stdout_path, stderr_path) = log_paths(&dir);
 
         let mut args: Vec<String> = vec![
             target.to_string(),
@@ -186,7 +209,7 @@ impl Sipp {
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", stdout_path.display()));
         let stderr = File::create(&stderr_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_path.display()));
-        let mut child = Command::new(&sipp)
+        let child = Command::new(&sipp)
             .args(&args)
             .current_dir(&dir)
             .env("TERM", "dumb")
@@ -196,8 +219,35 @@ impl Sipp {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn `{command}`: {e}"));
 
-        let watchdog = Duration::from_secs(timeout_secs + 30);
-        let status = match wait_timeout(&mut child, watchdog) {
+        SippRun {
+            child,
+            dir,
+            command,
+            watchdog: Duration::from_secs(timeout_secs + 30),
+            local_port,
+            media_port,
+        }
+    }
+}
+
+fn log_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    (
+        dir.join("errors.log"),
+        dir.join("screen.log"),
+        dir.join("stdout.log"),
+        dir.join("stderr.log"),
+    )
+}
+
+impl SippRun {
+    /// Waits for SIPp to stop (killing it after its timeout plus 30 s) and collects what
+    /// it wrote.
+    pub fn wait(mut self) -> SippOutcome {
+        let (errors_path, screen_path, stdout_path, stderr_path) = log_paths(&self.dir);
+        let mut child = self.child;
+        let dir = std::mem::take(&mut self.dir);
+        let command = std::mem::take(&mut self.command);
+        let status = match wait_timeout(&mut child, self.watchdog) {
             Ok(Some(status)) => Some(status),
             Ok(None) | Err(_) => {
                 let _ = child.kill();

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use media::dtmf::TelephoneEvent;
+use media::dtmf::{DtmfMode, TelephoneEvent};
 use media::relay::{LegConfig, LegId, RelayAction, RelayConfig, RelaySession};
 use media::sdp::{Codec, Direction, RemoteEndpoint};
 
@@ -40,6 +40,7 @@ fn leg(port: u16, remote: &str, codec: Codec, pt: u8) -> LegConfig {
         payload_type: pt,
         telephone_event: Some(if pt == 0 { 101 } else { 96 }),
         direction: Direction::SendRecv,
+        dtmf_mode: DtmfMode::Rfc4733,
     }
 }
 

@@ -1,6 +1,8 @@
 //! SIP endpoints (users a phone registers as) and endpoint groups.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
 
 use serde::Serialize;
 use sqlx::FromRow;
@@ -12,6 +14,65 @@ use crate::{Ha1, Id, Result, Store, StoreError, now_utc};
 
 /// The realm used when none is given.
 pub const DEFAULT_REALM: &str = "switchboard";
+
+/// How an endpoint (or trunk) wants DTMF sent to it (`endpoints.dtmf_mode`, migration 0004).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DtmfMode {
+    /// RTP telephone-events (RFC 4733); in-band tones when the call negotiates none.
+    #[default]
+    Rfc4733,
+    /// SIP INFO requests (`application/dtmf-relay`).
+    Info,
+    /// Tones in the audio (the endpoint's audio is searched for tones too).
+    Inband,
+}
+
+impl DtmfMode {
+    /// Every mode.
+    pub const ALL: [DtmfMode; 3] = [DtmfMode::Rfc4733, DtmfMode::Info, DtmfMode::Inband];
+
+    /// The stored (and CSV, command-line, JSON) name: `rfc4733`, `info` or `inband`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfMode::Rfc4733 => "rfc4733",
+            DtmfMode::Info => "info",
+            DtmfMode::Inband => "inband",
+        }
+    }
+}
+
+impl fmt::Display for DtmfMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DtmfMode {
+    type Err = StoreError;
+
+    /// The mode named `s` (any case); [`StoreError::Invalid`] naming `s` otherwise.
+    fn from_str(s: &str) -> Result<Self> {
+        DtmfMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| StoreError::Invalid {
+                field: "dtmf_mode",
+                reason: format!(
+                    "'{s}' is not one of {}",
+                    DtmfMode::ALL.map(DtmfMode::as_str).join(", ")
+                ),
+            })
+    }
+}
+
+impl TryFrom<String> for DtmfMode {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
 
 /// An endpoint to create.
 #[derive(Debug, Clone)]
@@ -26,10 +87,12 @@ pub struct NewEndpoint {
     pub group: Option<String>,
     /// Name shown to people.
     pub display_name: Option<String>,
+    /// How DTMF is sent to it.
+    pub dtmf_mode: DtmfMode,
 }
 
 impl NewEndpoint {
-    /// An endpoint in the default realm, no group, no display name.
+    /// An endpoint in the default realm, no group, no display name, DTMF by RFC 4733.
     pub fn new(username: &str, password: &str) -> NewEndpoint {
         NewEndpoint {
             username: username.to_string(),
@@ -37,6 +100,7 @@ impl NewEndpoint {
             realm: DEFAULT_REALM.to_string(),
             group: None,
             display_name: None,
+            dtmf_mode: DtmfMode::default(),
         }
     }
 }
@@ -50,7 +114,7 @@ pub struct ImportReport {
     pub groups_created: Vec<String>,
 }
 
-/// Rows per multi-row statement of an import (endpoints have 10 parameters, audit rows 7;
+/// Rows per multi-row statement of an import (endpoints have 11 parameters, audit rows 7;
 /// SQLite allows 32,766 per statement).
 const IMPORT_ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -69,6 +133,9 @@ pub struct Endpoint {
     pub group_name: Option<String>,
     /// Whether it may register and call.
     pub enabled: bool,
+    /// How DTMF is sent to it.
+    #[sqlx(try_from = "String")]
+    pub dtmf_mode: DtmfMode,
     /// Created (UTC).
     pub created_at: OffsetDateTime,
     /// Last changed (UTC).
@@ -113,7 +180,7 @@ fn duplicate(username: &str) -> StoreError {
 }
 
 const SELECT: &str = "SELECT e.id, e.username, e.realm, e.display_name, g.name AS group_name, \
-                      e.enabled, e.created_at, e.updated_at \
+                      e.enabled, e.dtmf_mode, e.created_at, e.updated_at \
                       FROM endpoints e LEFT JOIN endpoint_groups g ON g.id = e.group_id";
 
 impl Store {
@@ -167,8 +234,8 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO endpoints (id, username, realm, ha1_md5, ha1_sha256, display_name, \
-                 group_id, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $8)",
+                 group_id, enabled, dtmf_mode, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $9)",
             )
             .bind(id)
             .bind(&new.username)
@@ -177,6 +244,7 @@ impl Store {
             .bind(&ha1.sha256)
             .bind(&new.display_name)
             .bind(group_id)
+            .bind(new.dtmf_mode.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -187,6 +255,7 @@ impl Store {
                 display_name: new.display_name.clone(),
                 group_name: new.group.clone(),
                 enabled: true,
+                dtmf_mode: new.dtmf_mode,
                 created_at: now,
                 updated_at: now,
             };
@@ -307,6 +376,7 @@ impl Store {
                         display_name: new.display_name.clone(),
                         group_name: new.group.clone(),
                         enabled: true,
+                        dtmf_mode: new.dtmf_mode,
                         created_at: now,
                         updated_at: now,
                     };
@@ -316,7 +386,7 @@ impl Store {
             for chunk in endpoints.chunks(IMPORT_ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO endpoints (id, username, realm, ha1_md5, ha1_sha256, \
-                     display_name, group_id, enabled, created_at, updated_at) ",
+                     display_name, group_id, enabled, dtmf_mode, created_at, updated_at) ",
                 );
                 qb.push_values(chunk, |mut b, (e, group_id, ha1)| {
                     b.push_bind(e.id)
@@ -327,6 +397,7 @@ impl Store {
                         .push_bind(&e.display_name)
                         .push_bind(*group_id)
                         .push_bind(true)
+                        .push_bind(e.dtmf_mode.as_str())
                         .push_bind(now)
                         .push_bind(now);
                 });
@@ -390,6 +461,19 @@ impl Store {
             entity: "endpoint",
             key: username.to_string(),
         })
+    }
+
+    /// The DTMF mode of the enabled endpoint with this user name, `None` when there is no
+    /// such endpoint or it is disabled. The call engine asks this for each leg that is one
+    /// of our endpoints, to render digits from the other leg in the form it wants.
+    pub async fn endpoint_dtmf_mode(&self, username: &str) -> Result<Option<DtmfMode>> {
+        let found: Option<String> = with_db!(self, |pool| sqlx::query_scalar(
+            "SELECT dtmf_mode FROM endpoints WHERE username = $1 AND enabled"
+        )
+        .bind(username)
+        .fetch_optional(pool)
+        .await?);
+        found.map(|m| m.parse()).transpose()
     }
 
     /// Deletes the endpoint (its registrations go with it). Errors: [`StoreError::NotFound`].

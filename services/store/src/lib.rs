@@ -52,6 +52,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use endpoints::DtmfMode;
 pub use error::{Result, StoreError, is_transient};
 pub use ha1::{Ha1, sha256_hex};
 pub use id::Id;

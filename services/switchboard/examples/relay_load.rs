@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Addr};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use media::dtmf::DtmfMode;
 use media::relay::{LegConfig, RelayConfig};
 use media::sdp::{Codec, Direction, RemoteEndpoint};
 use switchboard::events::EventBus;
@@ -218,6 +219,7 @@ fn start_call(
         payload_type: 0,
         telephone_event: Some(101),
         direction: Direction::SendRecv,
+        dtmf_mode: DtmfMode::Rfc4733,
     };
     let (port_a, port_b) = (pa.port, pb.port);
     let setup = RelayEndpointSetup {

@@ -53,6 +53,19 @@ pub struct FileConfig {
     /// `[media]`
     #[serde(default)]
     pub media: MediaFileConfig,
+    /// `[calls]`
+    #[serde(default)]
+    pub calls: CallsFileConfig,
+}
+
+/// The `[calls]` table: calls between extensions (the B2BUA).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsFileConfig {
+    /// Seconds a callee may ring before the caller gets 480 "No Answer".
+    pub ring_timeout_secs: Option<u64>,
+    /// Whether a media timeout hangs the call up.
+    pub hangup_on_media_timeout: Option<bool>,
 }
 
 /// The `[echo]` table: the echo extension (`sip:echo@<Switchboard>`).
@@ -157,6 +170,10 @@ pub struct Settings {
     pub demo: bool,
     /// The registrar.
     pub registrar: RegistrarSettings,
+    /// Seconds a callee may ring.
+    pub ring_timeout_secs: u64,
+    /// Whether a media timeout hangs a call up.
+    pub hangup_on_media_timeout: bool,
 }
 
 fn serialize_redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -277,6 +294,11 @@ impl Settings {
             database_url: args.database_url.clone(),
             demo: args.demo,
             registrar: RegistrarSettings::resolve(&file.registrar)?,
+            ring_timeout_secs: file
+                .calls
+                .ring_timeout_secs
+                .unwrap_or(crate::call::DEFAULT_RING_TIMEOUT_SECS),
+            hangup_on_media_timeout: file.calls.hangup_on_media_timeout.unwrap_or(true),
         };
         settings.check()?;
         Ok(settings)
@@ -308,6 +330,9 @@ impl Settings {
         if !(1..=MAX_SIP_WORKERS).contains(&self.sip_workers) {
             bail!("sip.workers must be between 1 and {MAX_SIP_WORKERS}");
         }
+        if !(1..=3_600).contains(&self.ring_timeout_secs) {
+            bail!("calls.ring_timeout_secs must be between 1 and 3600");
+        }
         if self.echo_answer_delay_ms > 600_000 {
             bail!("echo.answer_delay_ms must be at most 600000 (10 minutes)");
         }
@@ -323,6 +348,14 @@ impl Settings {
         crate::echo::EchoConfig {
             answer_delay: Duration::from_millis(self.echo_answer_delay_ms),
             media: self.media.config(),
+        }
+    }
+
+    /// How calls behave.
+    pub fn calls(&self) -> crate::call::CallConfig {
+        crate::call::CallConfig {
+            ring_timeout: Duration::from_secs(self.ring_timeout_secs),
+            hangup_on_media_timeout: self.hangup_on_media_timeout,
         }
     }
 

@@ -105,6 +105,8 @@ pub struct AppState {
     pub registrar: RegistrarApi,
     /// The recordings directory and store behind the recording routes.
     pub recordings: RecordingApi,
+    /// The user agent and prompts directory behind `POST /api/v1/calls`.
+    pub calls: crate::call::api::CallsApi,
 }
 
 impl AppState {
@@ -116,9 +118,11 @@ impl AppState {
             .app_data(web::Data::new(self.sse))
             .app_data(web::Data::new(self.registrar.clone()))
             .app_data(web::Data::new(self.recordings.clone()))
+            .app_data(web::Data::new(self.calls.clone()))
             .configure(configure)
             .configure(crate::registrar::api::configure)
-            .configure(crate::recording::api::configure);
+            .configure(crate::recording::api::configure)
+            .configure(crate::call::api::configure);
     }
 }
 
@@ -188,6 +192,7 @@ mod tests {
             sse: SseSettings::default(),
             registrar: RegistrarApi::default(),
             recordings: RecordingApi::default(),
+            calls: Default::default(),
         };
         let core = UaCore::new(counters)
             .with_metrics(metrics)

@@ -10,6 +10,7 @@
 //! through the `store` crate ([`persistence`]) and the admin subcommands ([`admin`]).
 
 pub mod admin;
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod dialog_layer;

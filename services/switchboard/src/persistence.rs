@@ -162,6 +162,11 @@ impl Persistence {
         &self.store
     }
 
+    /// A handle to the batching writer (CDRs).
+    pub fn writer_handle(&self) -> WriterHandle {
+        self.writer.handle()
+    }
+
     /// This server run's id (the `run_id` of its stored events).
     pub fn run_id(&self) -> Id {
         self.run_id

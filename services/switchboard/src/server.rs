@@ -27,6 +27,7 @@ use crate::transport::{
     bind_listener,
 };
 use crate::ua_core::UaCore;
+use crate::user_agent::CallsSetup;
 
 /// How long shutdown waits for TCP connections to flush and close.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
@@ -51,6 +52,20 @@ impl SipTransports {
         core: Arc<UaCore>,
         registrar: RegistrarSetup,
     ) -> anyhow::Result<SipTransports> {
+        let calls = CallsSetup {
+            config: settings.calls(),
+            ..CallsSetup::default()
+        };
+        SipTransports::start_with(settings, core, registrar, calls)
+    }
+
+    /// [`SipTransports::start`] with the call engine's store and CDR writer.
+    pub fn start_with(
+        settings: &Settings,
+        core: Arc<UaCore>,
+        registrar: RegistrarSetup,
+        calls: CallsSetup,
+    ) -> anyhow::Result<SipTransports> {
         let bound: Vec<BoundListener> = settings
             .sip_listen
             .iter()
@@ -70,6 +85,7 @@ impl SipTransports {
                 echo: settings.echo(),
                 registrar,
                 workers: settings.sip_workers,
+                calls,
             },
             core.clone(),
             services,
@@ -237,7 +253,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let registrar =
         crate::registrar::persist::setup_from_store(&settings.registrar, persistence.store())
             .await?;
-    let sip = SipTransports::start(&settings, core, registrar)?;
+    let calls = CallsSetup {
+        config: settings.calls(),
+        store: Some(persistence.store().clone()),
+        cdr: Some(persistence.writer_handle()),
+    };
+    let sip = SipTransports::start_with(&settings, core, registrar, calls)?;
     let listening: Vec<String> = sip.listening().iter().map(ToString::to_string).collect();
     info!(listening = %listening.join(" "), "sip sockets bound");
 
@@ -262,6 +283,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             },
             default_mode: recording::parse_mode(&settings.media.recording_mode)
                 .unwrap_or(RecordingMode::Stereo),
+        },
+        calls: crate::call::api::CallsApi {
+            user_agent: Some(sip.stack().user_agent.clone()),
+            prompts_dir: settings
+                .media
+                .prompts_dir
+                .as_ref()
+                .map_or_else(|| settings.data_dir.join("prompts"), PathBuf::from),
         },
     };
     let (server, http_addrs) = http::start(settings.http_listen, state)?;

@@ -33,7 +33,7 @@ use crate::stats::SipCounters;
 use crate::transaction_layer::{Routes, ShardRouter, TransactionLayer};
 use crate::transport::{Flow, TransportRegistry};
 use crate::ua_core::UaCore;
-use crate::user_agent::UserAgent;
+use crate::user_agent::{CallsSetup, UserAgent};
 
 /// Handles every SIP actor shares: the transports to send on, counters, metrics, events.
 #[derive(Clone)]
@@ -131,6 +131,8 @@ pub struct StackConfig {
     /// How many shards the transaction layer has, each on an arbiter (thread) of its own
     /// (`[sip] workers`); 0 or 1 is one shard on the current arbiter.
     pub workers: usize,
+    /// The call engine.
+    pub calls: CallsSetup,
 }
 
 impl StackConfig {
@@ -216,7 +218,9 @@ impl SipStack {
             core,
             handle,
             config.echo,
-            registrar.clone().recipient(),
+            registrar.clone(),
+            transactions.clone(),
+            config.calls,
             services.clone(),
         ));
         SipStack {

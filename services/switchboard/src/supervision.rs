@@ -29,14 +29,17 @@ pub enum ChildKind {
     Transaction(TransactionKind),
     /// A dialog actor.
     Dialog,
+    /// A call actor (the B2BUA of one call).
+    Call,
 }
 
 impl ChildKind {
-    /// The `actor` label of `sip_actor_failures_total`: `transaction` or `dialog`.
+    /// The `actor` label of `sip_actor_failures_total`: `transaction`, `dialog` or `call`.
     pub fn label(self) -> &'static str {
         match self {
             ChildKind::Transaction(_) => "transaction",
             ChildKind::Dialog => "dialog",
+            ChildKind::Call => "call",
         }
     }
 }
@@ -46,6 +49,7 @@ impl fmt::Display for ChildKind {
         match self {
             ChildKind::Transaction(kind) => write!(f, "{} transaction", kind.as_str()),
             ChildKind::Dialog => f.write_str("dialog"),
+            ChildKind::Call => f.write_str("call"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Supervision, in-process: the SIP stack's actors run in an actix System on 127.0.0.1 and
 //! one child actor is made to panic on purpose (`InjectTransactionPanic`,
-//! `InjectDialogPanic`). Every other transaction and dialog must carry on (answer
+//! `InjectDialogPanic`, `InjectCallPanic`). Every other transaction, dialog and call must carry on (answer
 //! retransmissions with the very same bytes, time out on schedule, end on BYE) and the
 //! supervisor must have recorded the failure (metric, event).
 
@@ -8,9 +8,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{NO_BODY, Peer, T1_MS, is_transition, sample, start, to_tag, wait_for_events};
+use common::{
+    NO_BODY, Peer, T1_MS, is_transition, sample, start, start_with, to_tag, wait_for_events,
+};
+use registrar::location::{Binding, BindingFlow, FlowTransport, Reachability};
 use switchboard::dialog_layer::{InjectDialogPanic, ListDialogs};
+use switchboard::registrar::RegistrarSetup;
 use switchboard::transaction_layer::{InjectTransactionPanic, ListTransactions};
+use switchboard::user_agent::InjectCallPanic;
 
 #[actix_rt::test]
 async fn a_panicking_transaction_is_recorded_and_every_other_transaction_and_dialog_carries_on() {
@@ -203,5 +208,87 @@ async fn a_panicking_dialog_is_recorded_and_the_other_dialog_carries_on() {
         ),
         Some(0.0)
     );
+    stack.sip.shutdown().await;
+}
+
+/// A binding of `aor` to a UDP peer at `peer`, registered through our socket `local`.
+fn binding(aor: &str, peer: std::net::SocketAddr, local: std::net::SocketAddr) -> Binding {
+    let now = switchboard::registrar::unix_now();
+    Binding {
+        aor: aor.into(),
+        contact: format!("sip:{aor}@{peer}").into(),
+        q_milli: None,
+        expires_at: now.plus_secs(3600),
+        call_id: "restored".into(),
+        cseq: 1,
+        path: Vec::new(),
+        user_agent: None,
+        instance_id: None,
+        reg_id: None,
+        flow: BindingFlow {
+            transport: FlowTransport::Udp,
+            local,
+            source: peer,
+        },
+        registered_at: now,
+        refreshed_at: now,
+        reachability: Reachability::Reachable,
+        last_seen: now,
+        qualify: Default::default(),
+    }
+}
+
+#[actix_rt::test]
+async fn a_panicking_call_is_torn_down_recorded_and_other_calls_carry_on() {
+    let listen = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe a port");
+        probe.local_addr().expect("addr")
+    };
+    let callee = Peer::new(listen).await;
+    let registrar = RegistrarSetup {
+        restored: vec![binding("bob", callee.local, listen)],
+        ..RegistrarSetup::default()
+    };
+    let stack = start_with(50, listen, registrar);
+    let caller = Peer::new(stack.addr).await;
+
+    // alice calls bob; bob's phone rings.
+    let invite = caller.invite("call-1").replace("sip:echo@", "sip:bob@");
+    caller.send(&invite).await;
+    let (to_bob, _) = callee.expect_request("INVITE", 0).await;
+    callee.reply(&to_bob, 180).await;
+    caller.expect(180, "INVITE").await;
+
+    let injected = stack
+        .sip
+        .stack()
+        .user_agent
+        .send(InjectCallPanic {
+            call_id: "call-1".to_owned(),
+        })
+        .await
+        .expect("user agent alive");
+    assert!(injected);
+
+    // The call is torn down: the caller gets 500, the ringing callee a CANCEL.
+    caller.expect(500, "INVITE").await;
+    let (cancel, _) = callee.expect_request("CANCEL", 0).await;
+    assert!(cancel.contains("CSeq: 1 CANCEL"), "{cancel}");
+    wait_for_events(&stack.events, "call-1", "child_failed event", |evs| {
+        evs.iter()
+            .any(|e| e.kind.as_deref() == Some("child_failed"))
+    })
+    .await;
+    assert_eq!(
+        sample(&stack.metrics, "sip_actor_failures_total{actor=\"call\"}"),
+        Some(1.0)
+    );
+
+    // Nothing else noticed: the next call to bob goes out as usual.
+    let invite = caller.invite("call-2").replace("sip:echo@", "sip:bob@");
+    caller.send(&invite).await;
+    let (to_bob, _) = callee.expect_request("INVITE", 0).await;
+    callee.reply(&to_bob, 486).await;
+    caller.expect(486, "INVITE").await;
     stack.sip.shutdown().await;
 }

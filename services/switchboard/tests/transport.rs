@@ -37,6 +37,8 @@ fn settings(listen: &[&str], idle_secs: u64) -> Settings {
         demo: false,
         registrar: Default::default(),
         media: Default::default(),
+        ring_timeout_secs: 60,
+        hangup_on_media_timeout: true,
     }
 }
 

@@ -186,6 +186,45 @@ pub enum DtmfSource {
     InBand,
 }
 
+/// How a leg wants DTMF sent to it: the DTMF mode of its endpoint or trunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DtmfMode {
+    /// RTP telephone-events (in-band tones when the leg negotiated no telephone-event).
+    #[default]
+    Rfc4733,
+    /// SIP INFO requests in the leg's dialog.
+    Info,
+    /// Tones in the audio.
+    Inband,
+}
+
+impl DtmfMode {
+    /// The three modes.
+    pub const ALL: [DtmfMode; 3] = [DtmfMode::Rfc4733, DtmfMode::Info, DtmfMode::Inband];
+
+    /// The mode's name in configuration and the store: `rfc4733`, `info` or `inband`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DtmfMode::Rfc4733 => "rfc4733",
+            DtmfMode::Info => "info",
+            DtmfMode::Inband => "inband",
+        }
+    }
+
+    /// The mode named `name` (any case), if it is one.
+    pub fn from_name(name: &str) -> Option<DtmfMode> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for DtmfMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One finished digit, whatever its form: what the call engine publishes on the event bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DtmfEvent {

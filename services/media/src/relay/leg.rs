@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::codec::G711Law;
-use crate::dtmf::{ReceiverConfig, TelephoneEventReceiver};
+use crate::dtmf::{DtmfMode, InBandDetector, ReceiverConfig, TelephoneEventReceiver};
 use crate::sdp::{Codec, Direction, Encoding, NegotiatedStream, RemoteEndpoint};
 
 use super::RelayConfig;
+use super::render::Render;
 use super::stats::{LegStats, Reception};
 
 /// Which leg of the call.
@@ -56,10 +57,14 @@ pub struct LegConfig {
     pub telephone_event: Option<u8>,
     /// What Switchboard may do on this leg (send, receive, both, neither).
     pub direction: Direction,
+    /// How DTMF is sent to this leg, and whether its audio is searched for tones
+    /// ([`DtmfMode::Inband`] only): its endpoint's or trunk's DTMF mode.
+    pub dtmf_mode: DtmfMode,
 }
 
 impl LegConfig {
-    /// The leg as one negotiated stream describes it; RTCP on the local RTP port + 1.
+    /// The leg as one negotiated stream describes it; RTCP on the local RTP port + 1; DTMF
+    /// mode RFC 4733.
     pub fn from_stream(stream: &NegotiatedStream) -> LegConfig {
         LegConfig {
             rtp_port: stream.local_port,
@@ -70,6 +75,7 @@ impl LegConfig {
             payload_type: stream.payload_type,
             telephone_event: stream.telephone_event,
             direction: stream.direction,
+            dtmf_mode: DtmfMode::default(),
         }
     }
 
@@ -120,10 +126,17 @@ struct Candidate {
 /// The relay's state for one leg.
 #[derive(Debug, Clone)]
 pub(crate) struct Leg {
+    /// Which leg this is.
+    pub id: LegId,
     pub config: LegConfig,
     pub stats: LegStats,
     pub reception: Reception,
     pub dtmf: TelephoneEventReceiver,
+    /// The in-band detector over the peer's audio, made when the leg's mode is first
+    /// [`DtmfMode::Inband`] (boxed: most legs never have one).
+    pub inband: Option<Box<InBandDetector>>,
+    /// What the relay itself sends to this leg: digits rendered in its DTMF mode.
+    pub render: Render,
     latched: Option<(SocketAddr, Instant)>,
     candidate: Option<Candidate>,
     pub latched_rtcp: Option<SocketAddr>,
@@ -134,12 +147,16 @@ pub(crate) struct Leg {
 }
 
 impl Leg {
-    pub(crate) fn new(config: LegConfig, dtmf: ReceiverConfig, now: Instant) -> Leg {
+    pub(crate) fn new(id: LegId, config: LegConfig, dtmf: ReceiverConfig, now: Instant) -> Leg {
+        let ssrc = fallback_ssrc(config.rtp_port);
         Leg {
+            id,
             config,
             stats: LegStats::default(),
             reception: Reception::default(),
             dtmf: TelephoneEventReceiver::new(dtmf),
+            inband: None,
+            render: Render::new(ssrc, now),
             latched: None,
             candidate: None,
             latched_rtcp: None,
@@ -261,4 +278,10 @@ impl Leg {
         stats.latched_rtcp = self.latched_rtcp;
         stats
     }
+}
+
+/// The SSRC of packets the relay makes for a leg nothing has been relayed to yet (a digit
+/// before any audio): fixed per local port, so it is stable for the call.
+fn fallback_ssrc(rtp_port: u16) -> u32 {
+    0x5342_0000 | u32::from(rtp_port)
 }

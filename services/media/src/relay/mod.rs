@@ -17,6 +17,16 @@
 //! - Telephone-events are also fed to the sending leg's [`TelephoneEventReceiver`], so each
 //!   key press is reported once as [`RelayAction::Dtmf`] while the packets flow on.
 //!
+//! ## DTMF in each leg's form
+//!
+//! Every digit is reported once as [`RelayAction::Dtmf`], whatever form it came in:
+//! telephone-events, SIP INFO ([`RelaySession::on_info_digit`], fed by the call's owner) or
+//! in-band tones (searched for only on legs whose [`LegConfig::dtmf_mode`] is
+//! [`DtmfMode::Inband`](crate::dtmf::DtmfMode::Inband): the Goertzel detector costs more than
+//! the relaying). The other leg gets it in its own mode: telephone-events, a
+//! [`RelayAction::SendInfo`] for the owner, or tones replacing the audio; see
+//! [`render`](self::render) for the table and how packets the relay makes fit the stream.
+//!
 //! ## Symmetric RTP latching (RFC 4961 style)
 //!
 //! Phones behind NAT put their private address in SDP; the only address that reaches them is
@@ -47,6 +57,7 @@
 
 mod leg;
 mod packet;
+pub mod render;
 mod stats;
 
 #[cfg(test)]
@@ -55,14 +66,15 @@ mod tests;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::dtmf::{DtmfEvent, ReceiverConfig};
+use crate::dtmf::{DtmfEvent, DtmfMode, DtmfSource, InBandDetector, ReceiverConfig};
 
 pub use leg::{LegConfig, LegId};
-pub use packet::PacketError;
+pub use packet::{PacketError, RtpPayload, rtp_payload};
 pub use stats::LegStats;
 
 use leg::{Leg, SourceVerdict};
 use packet::{check_rtcp, parse_rtp};
+use render::{Form, render_digit};
 use stats::clock_units;
 
 /// Relay settings.
@@ -115,11 +127,20 @@ pub enum RelayAction {
         /// The datagram, unchanged.
         bytes: Vec<u8>,
     },
-    /// A key press received as telephone-events on `leg`.
+    /// A key press from `leg`'s peer, in any form (telephone-events, SIP INFO, tones):
+    /// reported once per digit.
     Dtmf {
         /// The leg whose peer pressed the key.
         leg: LegId,
         /// The finished key press.
+        event: DtmfEvent,
+    },
+    /// `leg`'s DTMF mode is INFO: the call's owner should send `event` as a SIP INFO in that
+    /// leg's dialog (one per digit, when it ended on the other leg).
+    SendInfo {
+        /// The leg to send the INFO to.
+        leg: LegId,
+        /// The digit (its source is the form it came in).
         event: DtmfEvent,
     },
     /// `leg` latched to a new RTP source (for the call's log).
@@ -150,7 +171,10 @@ impl RelaySession {
     pub fn new(config: RelayConfig, a: LegConfig, b: LegConfig, now: Instant) -> RelaySession {
         RelaySession {
             config,
-            legs: [Leg::new(a, config.dtmf, now), Leg::new(b, config.dtmf, now)],
+            legs: [
+                Leg::new(LegId::A, a, config.dtmf, now),
+                Leg::new(LegId::B, b, config.dtmf, now),
+            ],
             epoch: now,
         }
     }
@@ -233,16 +257,17 @@ impl RelaySession {
                 payload,
                 now,
             ) {
-                actions.extend(
-                    events
-                        .into_iter()
-                        .map(|event| RelayAction::Dtmf { leg, event }),
-                );
+                for event in events {
+                    actions.push(RelayAction::Dtmf { leg, event });
+                    render_digit(to, leg.other(), &event, now, &mut actions);
+                }
             }
-            match to.config.telephone_event {
-                Some(other) => out_pt = other,
-                None => {
-                    from.stats.dropped += 1;
+            match Form::of(to.config.dtmf_mode, to.config.telephone_event) {
+                Form::Rfc4733(other) => out_pt = other,
+                // Rendered per digit in the other leg's form; the sequence numbers the
+                // packet leaves unused are closed up.
+                Form::Info | Form::Inband => {
+                    to.render.hold_back();
                     return actions;
                 }
             }
@@ -250,6 +275,18 @@ impl RelaySession {
             let elapsed = now.saturating_duration_since(epoch);
             let arrival = clock_units(elapsed, from.config.codec.clock_rate);
             from.reception.on_audio(header.timestamp, arrival);
+            if from.config.dtmf_mode == DtmfMode::Inband {
+                let payload = bytes.get(view.payload.clone()).unwrap_or_default();
+                for event in detect_inband(from, payload, now) {
+                    actions.push(RelayAction::Dtmf { leg, event });
+                    render_digit(to, leg.other(), &event, now, &mut actions);
+                }
+            }
+            if to.render.replacing_audio(header.timestamp) {
+                // Tones are being played to the other leg in place of this audio.
+                to.render.hold_back();
+                return actions;
+            }
             if !from.config.codec.matches(&to.config.codec) {
                 match (from.config.law(), to.config.law()) {
                     (Some(a), Some(b)) => transcode = Some((a, b)),
@@ -268,9 +305,20 @@ impl RelaySession {
             from.stats.dropped += 1;
             return actions;
         };
+        let audio_ts = (pt == from.config.payload_type).then_some(header.timestamp);
+        let seq = to
+            .render
+            .out
+            .relay(header.ssrc, header.sequence_number, audio_ts, now);
         let mut out = bytes.to_vec();
         if let Some(b1) = out.get_mut(1) {
             *b1 = (*b1 & 0x80) | (out_pt & 0x7F);
+        }
+        if seq != header.sequence_number
+            && let Some(field) = out.get_mut(2..4)
+        {
+            // Packets the relay made for the other leg took sequence numbers.
+            field.copy_from_slice(&seq.to_be_bytes());
         }
         if let Some((law_in, law_out)) = transcode {
             let range = view.payload.clone();
@@ -324,18 +372,43 @@ impl RelaySession {
         }]
     }
 
-    /// Fires what is due at `now`: media timeouts and DTMF events whose end packets were lost.
+    /// Takes a digit `leg`'s peer sent as a SIP INFO (the call's owner parsed and answered
+    /// it): reported as [`RelayAction::Dtmf`] and rendered to the other leg in its form. The
+    /// event's source is taken to be [`DtmfSource::SipInfo`] whatever it says.
+    pub fn on_info_digit(
+        &mut self,
+        leg: LegId,
+        event: DtmfEvent,
+        now: Instant,
+    ) -> Vec<RelayAction> {
+        let event = DtmfEvent {
+            source: DtmfSource::SipInfo,
+            ..event
+        };
+        let mut actions = vec![RelayAction::Dtmf { leg, event }];
+        let (_, to) = self.pair_mut(leg);
+        render_digit(to, leg.other(), &event, now, &mut actions);
+        actions
+    }
+
+    /// Fires what is due at `now`: media timeouts, DTMF events whose end packets were lost,
+    /// and the telephone-events and tones the relay is sending.
     pub fn poll(&mut self, now: Instant) -> Vec<RelayAction> {
         let mut actions = Vec::new();
         let timeout = self.config.no_rtp_timeout;
-        for (leg, state) in [LegId::A, LegId::B].into_iter().zip(self.legs.iter_mut()) {
-            if let Some(event) = state.dtmf.poll(now) {
+        for leg in [LegId::A, LegId::B] {
+            let (from, to) = self.pair_mut(leg);
+            if let Some(event) = from.dtmf.poll(now) {
                 actions.push(RelayAction::Dtmf { leg, event });
+                render_digit(to, leg.other(), &event, now, &mut actions);
             }
-            if state.timeout_deadline(timeout).is_some_and(|d| now >= d) {
-                state.timeout_reported = true;
+            if from.timeout_deadline(timeout).is_some_and(|d| now >= d) {
+                from.timeout_reported = true;
                 actions.push(RelayAction::MediaTimeout { leg });
             }
+        }
+        for leg in &mut self.legs {
+            render::poll(leg, now, &mut actions);
         }
         actions
     }
@@ -345,7 +418,13 @@ impl RelaySession {
         let timeout = self.config.no_rtp_timeout;
         self.legs
             .iter()
-            .flat_map(|leg| [leg.dtmf.next_deadline(), leg.timeout_deadline(timeout)])
+            .flat_map(|leg| {
+                [
+                    leg.dtmf.next_deadline(),
+                    leg.timeout_deadline(timeout),
+                    leg.render.next_deadline(),
+                ]
+            })
             .flatten()
             .min()
     }
@@ -358,4 +437,23 @@ impl RelaySession {
             LegId::B => (b, a),
         }
     }
+}
+
+/// Feeds `from`'s G.711 audio `payload` to its in-band detector (made on first use); the
+/// digits that ended in it.
+fn detect_inband(from: &mut Leg, payload: &[u8], now: Instant) -> Vec<DtmfEvent> {
+    let Some(law) = from.config.law() else {
+        return Vec::new();
+    };
+    let mut pcm = [0i16; 480];
+    let Some(pcm) = pcm.get_mut(..payload.len()) else {
+        // Longer than 60 ms of 8 kHz G.711: not what phones send; not searched.
+        return Vec::new();
+    };
+    if law.decode(payload, pcm).is_err() {
+        return Vec::new();
+    }
+    from.inband
+        .get_or_insert_with(|| Box::new(InBandDetector::default()))
+        .push(pcm, now)
 }

@@ -61,6 +61,31 @@ pub(crate) struct RtpView {
     pub payload: Range<usize>,
 }
 
+/// What a recorder needs of an RTP packet: its payload type, timestamp and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpPayload<'a> {
+    /// The payload type.
+    pub payload_type: u8,
+    /// The RTP timestamp.
+    pub timestamp: u32,
+    /// The payload, padding excluded.
+    pub payload: &'a [u8],
+}
+
+/// The payload type, timestamp and payload of `bytes` if it is an RTP packet the relay
+/// would take (the same checks); `None` for anything else.
+pub fn rtp_payload(bytes: &[u8]) -> Option<RtpPayload<'_>> {
+    if bytes.get(1).is_some_and(|b| (192..=223).contains(b)) {
+        return None;
+    }
+    let view = parse_rtp(bytes).ok()?;
+    Some(RtpPayload {
+        payload_type: view.header.payload_type,
+        timestamp: view.header.timestamp,
+        payload: bytes.get(view.payload)?,
+    })
+}
+
 /// Validates `bytes` as one RTP packet and parses its header with the `rtp` crate.
 pub(crate) fn parse_rtp(bytes: &[u8]) -> Result<RtpView, PacketError> {
     if bytes.len() < FIXED_HEADER {

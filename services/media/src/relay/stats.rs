@@ -31,6 +31,9 @@ pub struct LegStats {
     /// cannot take the payload (different codecs that cannot be transcoded, no
     /// telephone-event payload type).
     pub dropped: u64,
+    /// Packets the relay made for this peer (telephone-events and tones rendering the other
+    /// leg's digits), counted in `packets_out` too.
+    pub dtmf_generated: u64,
     /// Valid packets from a source other than the latched one, not relayed (see the latching
     /// rule in [`super`]).
     pub foreign: u64,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use crate::endpoints::DtmfMode;
 use crate::{Id, Result, Store};
 
 /// Whether an endpoint can be reached through its bindings.
@@ -52,6 +53,8 @@ pub struct EndpointStatus {
     pub group: Option<String>,
     /// Whether it may register and call.
     pub enabled: bool,
+    /// How DTMF is sent to it.
+    pub dtmf_mode: DtmfMode,
     /// Live (unexpired) bindings.
     pub bindings: u32,
     /// Derived from the live bindings.
@@ -91,6 +94,8 @@ struct EndpointRow {
     display_name: Option<String>,
     group_name: Option<String>,
     enabled: bool,
+    #[sqlx(try_from = "String")]
+    dtmf_mode: DtmfMode,
 }
 
 #[derive(FromRow)]
@@ -152,6 +157,7 @@ fn derive(
                 display_name: e.display_name,
                 group: e.group_name,
                 enabled: e.enabled,
+                dtmf_mode: e.dtmf_mode,
                 bindings: u32::try_from(live.len()).unwrap_or(u32::MAX),
                 status,
                 last_seen: all.iter().map(|b| b.last_seen_at).max(),
@@ -209,7 +215,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let endpoints = sqlx::query_as(
                 "SELECT e.id, e.username, e.realm, e.display_name, g.name AS group_name, \
-                 e.enabled FROM endpoints e LEFT JOIN endpoint_groups g ON g.id = e.group_id \
+                 e.enabled, e.dtmf_mode FROM endpoints e LEFT JOIN endpoint_groups g ON g.id = e.group_id \
                  ORDER BY e.username",
             )
             .fetch_all(&mut *tx)
@@ -256,6 +262,7 @@ mod tests {
             display_name: None,
             group_name: group.map(str::to_string),
             enabled: true,
+            dtmf_mode: DtmfMode::Rfc4733,
         }
     }
 

@@ -32,8 +32,9 @@ pub enum EndpointCommand {
     List(DbArgs),
     /// Count endpoints per group: registered, unreachable, offline.
     Groups(DbArgs),
-    /// Add endpoints from a CSV file, all or none: username,password[,group[,display_name]]
-    /// per line, an optional header line, `-` for standard input.
+    /// Add endpoints from a CSV file, all or none:
+    /// username,password[,group[,display_name[,dtmf_mode]]] per line, an optional header
+    /// line, `-` for standard input.
     Import(EndpointImport),
     /// Remove an endpoint and its registrations.
     Remove(Named),
@@ -42,8 +43,9 @@ pub enum EndpointCommand {
 /// `switchboard endpoint import`
 #[derive(Debug, Args)]
 pub struct EndpointImport {
-    /// CSV file: username,password[,group[,display_name]]; quote a field that holds a comma
-    /// or a quote ("pa,ss" or "say ""hi"""); `-` reads standard input
+    /// CSV file: username,password[,group[,display_name[,dtmf_mode]]] (dtmf_mode rfc4733,
+    /// info or inband; empty: rfc4733); quote a field that holds a comma or a quote
+    /// ("pa,ss" or "say ""hi"""); `-` reads standard input
     #[arg(value_name = "FILE.csv")]
     pub file: PathBuf,
     /// Digest realm of every imported endpoint
@@ -71,9 +73,16 @@ pub struct EndpointAdd {
     /// Name shown to people
     #[arg(long)]
     pub display_name: Option<String>,
+    /// How DTMF is sent to it: rfc4733, info or inband
+    #[arg(long, default_value = "rfc4733", value_parser = parse_dtmf_mode)]
+    pub dtmf_mode: store::DtmfMode,
     /// Database.
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+fn parse_dtmf_mode(s: &str) -> Result<store::DtmfMode, String> {
+    s.parse().map_err(|e: store::StoreError| e.to_string())
 }
 
 /// A subcommand naming one entity.

@@ -101,6 +101,7 @@ pub fn endpoint(cmd: &EndpointCommand) -> anyhow::Result<()> {
                 realm: a.realm.clone(),
                 group: a.group.clone(),
                 display_name: a.display_name.clone(),
+                dtmf_mode: a.dtmf_mode,
             };
             let e = store.add_endpoint(&new, &actor()).await?;
             println!("endpoint {} added (realm {})", e.username, e.realm);
@@ -114,6 +115,7 @@ pub fn endpoint(cmd: &EndpointCommand) -> anyhow::Result<()> {
                 "GROUP",
                 "DISPLAY NAME",
                 "ENABLED",
+                "DTMF",
                 "STATUS",
                 "BINDINGS",
                 "LAST SEEN",
@@ -127,6 +129,7 @@ pub fn endpoint(cmd: &EndpointCommand) -> anyhow::Result<()> {
                     e.group.unwrap_or_default(),
                     e.display_name.unwrap_or_default(),
                     yes_no(e.enabled),
+                    e.dtmf_mode.to_string(),
                     e.status.to_string(),
                     e.bindings.to_string(),
                     time_or_dash(e.last_seen),
@@ -208,9 +211,10 @@ fn import_endpoints(a: &EndpointImport) -> anyhow::Result<()> {
     })
 }
 
-/// Parses `username,password[,group[,display_name]]` records (RFC 4180 quoting; blank lines
-/// ignored); a first record `username,password,...` is a header and skipped. Empty group and
-/// display name fields mean none. Returns each endpoint with the line its record starts on.
+/// Parses `username,password[,group[,display_name[,dtmf_mode]]]` records (RFC 4180 quoting;
+/// blank lines ignored); a first record `username,password,...` is a header and skipped.
+/// Empty group and display name fields mean none, an empty DTMF mode `rfc4733`. Returns each
+/// endpoint with the line its record starts on.
 fn read_import(data: &[u8], realm: &str, label: &str) -> anyhow::Result<Vec<(u64, NewEndpoint)>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -235,10 +239,10 @@ fn read_import(data: &[u8], realm: &str, label: &str) -> anyhow::Result<Vec<(u64
         {
             continue;
         }
-        if !(2..=4).contains(&record.len()) {
+        if !(2..=5).contains(&record.len()) {
             bail!(
-                "{label} line {line}: expected username,password[,group[,display_name]], \
-                 found {} field{}",
+                "{label} line {line}: expected \
+                 username,password[,group[,display_name[,dtmf_mode]]], found {} field{}",
                 record.len(),
                 if record.len() == 1 { "" } else { "s" }
             );
@@ -251,6 +255,12 @@ fn read_import(data: &[u8], realm: &str, label: &str) -> anyhow::Result<Vec<(u64
                 realm: realm.to_string(),
                 group: field(2),
                 display_name: field(3),
+                dtmf_mode: match field(4) {
+                    None => store::DtmfMode::default(),
+                    Some(mode) => mode
+                        .parse()
+                        .map_err(|e| anyhow!("{label} line {line}: {e}; nothing imported"))?,
+                },
             },
         ));
     }
@@ -450,6 +460,24 @@ mod tests {
             ]
         );
         assert!(rows.iter().all(|(_, e)| e.realm == "switchboard"));
+        assert!(
+            rows.iter()
+                .all(|(_, e)| e.dtmf_mode == store::DtmfMode::Rfc4733)
+        );
+        let modes: Vec<store::DtmfMode> =
+            parse("1001,pw,,,info\n1002,pw,sales,Desk,INBAND\n1003,pw,,,\n")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .map(|(_, e)| e.dtmf_mode)
+                .collect();
+        assert_eq!(
+            modes,
+            [
+                store::DtmfMode::Info,
+                store::DtmfMode::Inband,
+                store::DtmfMode::Rfc4733
+            ]
+        );
         // Without a header the first line is data.
         assert_eq!(parse("1001,pw\n").map(|r| r.len()).ok(), Some(1));
     }
@@ -459,9 +487,15 @@ mod tests {
         let err = |text: &str| parse(text).err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
             err("1001,pw\n1002\n"),
-            "phones.csv line 2: expected username,password[,group[,display_name]], found 1 field"
+            "phones.csv line 2: expected username,password[,group[,display_name[,dtmf_mode]]], \
+             found 1 field"
         );
-        assert!(err("1001,pw\n1002,pw,g,d,extra\n").starts_with("phones.csv line 2: "));
+        assert!(err("1001,pw\n1002,pw,g,d,info,extra\n").starts_with("phones.csv line 2: "));
+        assert_eq!(
+            err("1001,pw\n\n1002,pw,,,rfc2833\n"),
+            "phones.csv line 3: invalid dtmf_mode: 'rfc2833' is not one of rfc4733, info, inband; \
+             nothing imported"
+        );
         assert_eq!(
             read_import(b"1001,pw\n\n1002,\xff\n", "r", "x.csv")
                 .err()

@@ -12,12 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, SpawnHandle};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use bytestring::ByteString;
 use sip::dialog::{Cause, Dialog, DialogAction, DialogState, RequestVerdict, StateChange};
-use sip::{Header, Host, Method, Request, Response, SipMessage, Transport, Via, Warning};
+use sip::{Header, Method, Request, Response, SipMessage, Via, Warning};
 use tracing::{Span, debug, info, info_span, warn};
 
+use super::control::{DialogNotice, DialogNoticeKind, Hangup, SendDtmfInfo, UacResponse};
 use super::info::{self, InfoOutcome};
 use super::{Abort, DialogEnded, DialogSupervisor, InDialog};
 use crate::events::{EventDraft, Layer};
@@ -28,7 +29,7 @@ use crate::transaction_layer::{
     Respond, ResponseNotice, StartClient, TransactionActor, TransactionLayer,
 };
 use crate::transport::{Flow, TransportKind};
-use crate::ua_core::{UaCore, new_tag};
+use crate::ua_core::UaCore;
 
 /// Everything a dialog actor starts with.
 pub(super) struct DialogSetup {
@@ -41,6 +42,24 @@ pub(super) struct DialogSetup {
     pub(super) transactions: Addr<TransactionLayer>,
     pub(super) services: Services,
     pub(super) core: Arc<UaCore>,
+    pub(super) owner: Option<Recipient<DialogNotice>>,
+}
+
+/// How a dialog ended, for its owner.
+struct DialogEnd {
+    by_peer_bye: bool,
+    rejected: Option<u16>,
+    cause: String,
+}
+
+impl DialogEnd {
+    fn by_us(cause: &str) -> DialogEnd {
+        DialogEnd {
+            by_peer_bye: false,
+            rejected: None,
+            cause: cause.to_owned(),
+        }
+    }
 }
 
 /// The actor of one dialog (see the module documentation).
@@ -54,6 +73,11 @@ pub struct DialogActor {
     transactions: Addr<TransactionLayer>,
     services: Services,
     core: Arc<UaCore>,
+    owner: Option<Recipient<DialogNotice>>,
+    /// Why the dialog terminated, once it has (for the owner's notice).
+    end: Option<DialogEnd>,
+    /// The CSeq of the INVITE whose 2xx we acknowledged (UAC dialogs).
+    acked_invite: Option<u32>,
     call_id: String,
     span: Span,
     timer: Option<(Instant, SpawnHandle)>,
@@ -77,6 +101,9 @@ impl DialogActor {
             transactions: setup.transactions,
             services: setup.services,
             core: setup.core,
+            owner: setup.owner,
+            end: None,
+            acked_invite: None,
             call_id,
             span,
             timer: None,
@@ -106,6 +133,8 @@ impl DialogActor {
             if let Some((_, handle)) = self.timer.take() {
                 ctx.cancel_future(handle);
             }
+            self.end = Some(DialogEnd::by_us(&format!("dialog actor failed: {message}")));
+            self.notify_end();
             self.supervisor.do_send(ChildFailed {
                 kind: ChildKind::Dialog,
                 child: self.child,
@@ -127,6 +156,7 @@ impl DialogActor {
                 id: self.dialog.id().clone(),
                 child: self.child,
             });
+            self.notify_end();
             ctx.stop();
             return;
         }
@@ -158,19 +188,7 @@ impl DialogActor {
 
     /// A Via with a fresh branch for a request we send in the dialog.
     fn new_via(&self) -> Via {
-        let transport = match self.flow.transport {
-            TransportKind::Udp => Transport::Udp,
-            TransportKind::Tcp => Transport::Tcp,
-        };
-        let branch = format!("{}{}", sip::MAGIC_COOKIE, new_tag());
-        let mut via = Via::new(
-            transport,
-            Host::from(self.local.ip()),
-            Some(self.local.port()),
-            &branch,
-        );
-        via.params.set("rport", None);
-        via
+        crate::ua_core::outgoing::new_via(self.local, self.flow.transport)
     }
 
     /// Carries out the dialog's actions, in order.
@@ -227,7 +245,37 @@ impl DialogActor {
         self.services.send(&self.flow, destination, &message);
     }
 
-    fn publish_state(&self, change: &StateChange) {
+    /// Tells the owner, if any, that the dialog ended and why.
+    fn notify_end(&mut self) {
+        let Some(owner) = &self.owner else {
+            return;
+        };
+        let end = self.end.take().unwrap_or(DialogEnd {
+            by_peer_bye: false,
+            rejected: None,
+            cause: "dialog ended".to_owned(),
+        });
+        owner.do_send(DialogNotice {
+            dialog: self.dialog.id().clone(),
+            kind: DialogNoticeKind::Ended {
+                by_peer_bye: end.by_peer_bye,
+                rejected: end.rejected,
+                cause: end.cause,
+            },
+        });
+    }
+
+    fn publish_state(&mut self, change: &StateChange) {
+        if change.to == DialogState::Terminated {
+            self.end = Some(DialogEnd {
+                by_peer_bye: matches!(change.cause, Cause::ByeReceived),
+                rejected: match change.cause {
+                    Cause::Rejected(status) => Some(status),
+                    _ => None,
+                },
+                cause: change.cause.to_string(),
+            });
+        }
         let from = change.from.map_or("new", DialogState::as_str);
         info!(
             from,
@@ -360,6 +408,12 @@ impl DialogActor {
                 );
                 self.services
                     .publish(info::dtmf_event(&self.call_id, &dialog, event));
+                if let Some(owner) = &self.owner {
+                    owner.do_send(DialogNotice {
+                        dialog: self.dialog.id().clone(),
+                        kind: DialogNoticeKind::Dtmf(*event),
+                    });
+                }
             }
             InfoOutcome::Empty => {
                 debug!(call_id = %self.call_id, dialog = %dialog, "empty INFO: 200")
@@ -402,6 +456,7 @@ impl DialogActor {
             return;
         }
         info!(cause, "dialog aborted");
+        self.end = Some(DialogEnd::by_us(cause));
         let mut draft = EventDraft::new(Layer::Dialog, &self.call_id)
             .kind("state")
             .dialog(self.dialog.id().to_string())
@@ -414,6 +469,92 @@ impl DialogActor {
         self.services.publish(draft);
         // The sans-IO dialog has no message-free way to end; the actor stops holding it.
         self.aborted = true;
+    }
+}
+
+impl DialogActor {
+    /// Ends the dialog with BYE through a client transaction; an early dialog we may not
+    /// BYE (the callee's side) ends without a message.
+    fn hangup(&mut self, cause: &str) {
+        if self.aborted || self.dialog.state() == DialogState::Terminated {
+            return;
+        }
+        let via = self.new_via();
+        match self.dialog.bye(via) {
+            Ok((bye, change)) => {
+                info!(cause, "dialog sends BYE");
+                self.publish_state(&change);
+                self.end = Some(DialogEnd::by_us(cause));
+                self.transactions.do_send(StartClient {
+                    request: bye,
+                    flow: self.flow,
+                    tu: self.supervisor.clone().recipient(),
+                });
+            }
+            Err(e) => {
+                debug!(error = %e, "no BYE possible; the dialog ends without one");
+                self.abort(cause);
+            }
+        }
+    }
+
+    /// A response to our INVITE (UAC dialogs): the dialog's rules, then the ACK for a 2xx
+    /// (sent once; a retransmitted 2xx gets the same ACK again from the dialog).
+    fn on_uac_response(&mut self, response: &Response) {
+        let actions = match self.dialog.on_response(response) {
+            Ok(actions) => actions,
+            Err(e) => {
+                warn!(status = response.status, error = %e, "response does not fit the dialog");
+                return;
+            }
+        };
+        let resends_ack = actions
+            .iter()
+            .any(|a| matches!(a, DialogAction::SendRequest(r) if r.method == Method::Ack));
+        self.apply(actions);
+        let Some(cseq) = response.headers.cseq() else {
+            return;
+        };
+        if response.class() != 2
+            || cseq.method != Method::Invite
+            || resends_ack
+            || self.acked_invite == Some(cseq.seq)
+        {
+            return;
+        }
+        let via = self.new_via();
+        match self.dialog.ack(via, None) {
+            Ok(ack) => {
+                debug!(cseq = cseq.seq, "ACK for the 2xx");
+                self.acked_invite = Some(cseq.seq);
+                let message = SipMessage::Request(ack);
+                self.services.send(&self.flow, self.flow.peer, &message);
+            }
+            Err(e) => warn!(error = %e, "cannot acknowledge the 2xx"),
+        }
+    }
+
+    /// Sends `digit` as an INFO with an `application/dtmf-relay` body (RFC 6086, legacy use).
+    fn send_dtmf_info(&mut self, msg: SendDtmfInfo) {
+        let via = self.new_via();
+        match self.dialog.request(Method::Info, via, None) {
+            Ok(builder) => {
+                let body = media::dtmf::info::dtmf_relay_body(msg.digit, msg.duration_ms);
+                let request = builder
+                    .body(
+                        sip::MediaType::new("application", "dtmf-relay"),
+                        body.into_bytes().into(),
+                    )
+                    .build();
+                debug!(digit = %msg.digit.to_char(), "DTMF sent by SIP INFO");
+                self.transactions.do_send(StartClient {
+                    request,
+                    flow: self.flow,
+                    tu: self.supervisor.clone().recipient(),
+                });
+            }
+            Err(e) => warn!(error = %e, "cannot send INFO in the dialog"),
+        }
     }
 }
 
@@ -463,6 +604,30 @@ impl Handler<Abort> for DialogActor {
 
     fn handle(&mut self, msg: Abort, ctx: &mut Self::Context) {
         self.guarded(ctx, |a, _| a.abort(&msg.cause));
+    }
+}
+
+impl Handler<Hangup> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Hangup, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| a.hangup(&msg.cause));
+    }
+}
+
+impl Handler<UacResponse> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UacResponse, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| a.on_uac_response(&msg.0));
+    }
+}
+
+impl Handler<SendDtmfInfo> for DialogActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendDtmfInfo, ctx: &mut Self::Context) {
+        self.guarded(ctx, |a, _| a.send_dtmf_info(msg));
     }
 }
 

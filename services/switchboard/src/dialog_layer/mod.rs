@@ -22,6 +22,7 @@
 //! with the Call-ID and forgets the dialog (its requests get 481 from then on).
 
 mod actor;
+mod control;
 mod info;
 
 use std::collections::HashMap;
@@ -29,12 +30,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix::{Actor, Addr, Context, Handler, Message};
+use actix::{Actor, Addr, Context, Handler, Message, Recipient};
 use sip::dialog::{Dialog, DialogAction, DialogConfig, DialogId, no_dialog_response};
 use sip::{Header, Request, Response};
 use tracing::{debug, error, info, info_span, warn};
 
 pub use actor::DialogActor;
+pub use control::{DialogNotice, DialogNoticeKind, Hangup, SendDtmfInfo, UacResponse};
 pub use info::{dtmf_event, source_name};
 
 use crate::events::{EventDraft, Layer};
@@ -167,6 +169,19 @@ impl Dialogs {
         flow: Flow,
         local: SocketAddr,
     ) -> Addr<DialogActor> {
+        self.spawn_owned(dialog, created, flow, local, None)
+    }
+
+    /// [`Dialogs::spawn`] for a dialog whose `owner` (the call engine) hears of its end and
+    /// of DTMF by INFO, and may hang it up ([`Hangup`]).
+    pub fn spawn_owned(
+        &self,
+        dialog: Dialog,
+        created: Vec<DialogAction>,
+        flow: Flow,
+        local: SocketAddr,
+        owner: Option<Recipient<DialogNotice>>,
+    ) -> Addr<DialogActor> {
         let child = NEXT_CHILD.fetch_add(1, Ordering::Relaxed);
         let id = dialog.id().clone();
         let addr = DialogActor::new(actor::DialogSetup {
@@ -179,6 +194,7 @@ impl Dialogs {
             transactions: self.transactions.clone(),
             services: self.services.clone(),
             core: self.core.clone(),
+            owner,
         })
         .start();
         self.supervisor.do_send(Register {
@@ -305,7 +321,24 @@ impl Handler<StrayResponse> for DialogSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: StrayResponse, _ctx: &mut Self::Context) {
-        // Switchboard has no UAC dialogs yet, so no 2xx retransmission can be ours to ACK.
+        // A 2xx retransmitted after our INVITE transaction ended belongs to the UAC dialog
+        // it created, which sends the same ACK again (§13.2.2.4).
+        let is_invite = msg
+            .response
+            .headers
+            .cseq()
+            .is_some_and(|c| c.method == sip::Method::Invite);
+        if msg.response.class() == 2 && is_invite {
+            let found = DialogId::of_received_response(&msg.response).and_then(|id| self.live(&id));
+            if let Some(dialog) = found {
+                debug!(
+                    status = msg.response.status,
+                    "2xx retransmission for a dialog of ours"
+                );
+                dialog.do_send(UacResponse(msg.response));
+                return;
+            }
+        }
         SipCounters::bump(&self.services.counters.stray_responses);
         warn!(
             call_id = msg.response.headers.call_id().map_or("", |c| c.as_ref()),

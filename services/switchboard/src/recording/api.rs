@@ -74,6 +74,7 @@ async fn start(
         return error(StatusCode::NOT_FOUND, format!("no active call {call_id}"));
     };
     let asked = endpoint
+        .start
         .send(StartRecording {
             mode,
             target: api.target.clone(),
@@ -102,7 +103,7 @@ async fn stop(path: web::Path<String>) -> HttpResponse {
     let Some(endpoint) = ActiveCalls::global().get(&call_id) else {
         return not_recording();
     };
-    match endpoint.send(StopRecording).await {
+    match endpoint.stop.send(StopRecording).await {
         Ok(Some(file)) => HttpResponse::Accepted().json(json!({
             "call_id": call_id,
             "file": file,

@@ -1,18 +1,23 @@
 //! Call recording (issue #6): the glue between the HTTP API, the RTP endpoints and the store.
 //!
-//! - [`ActiveCalls`] names each live echo call's [`RtpEndpoint`] by its SIP Call-ID: the
-//!   endpoint adds itself when it starts and removes itself when it stops. It is process-wide
-//!   (one server runs per process) so the endpoints, made by the user agent, need no handle.
+//! - [`ActiveCalls`] names each live call's media endpoint by its SIP Call-ID: an echo
+//!   call's [`RtpEndpoint`](crate::rtp::RtpEndpoint) or a relayed call's
+//!   [`RelayEndpoint`](crate::rtp::relay_endpoint::RelayEndpoint) (under leg A's Call-ID),
+//!   as a [`CallMedia`] of the two recording messages. The endpoint adds itself when it
+//!   starts and removes itself when it stops. It is process-wide (one server runs per
+//!   process) so the endpoints need no handle.
 //! - The HTTP API ([`api`]) asks an endpoint to [`StartRecording`] / [`StopRecording`]; the
-//!   endpoint feeds a [`media::recording::CallRecorder`] (the caller's audio as leg A, left;
-//!   what it sends back as leg B, right) that writes the WAV incrementally.
+//!   endpoint feeds a [`media::recording::CallRecorder`] that writes the WAV incrementally:
+//!   the caller's audio as leg A, left; the echo sent back, or the callee's audio, as leg B,
+//!   right.
 //! - When a recording stops (asked, or the call ended), [`finish`] runs off the actor: it
 //!   finalizes nothing itself (the endpoint's `stop()` did) but checksums the file on a
 //!   blocking thread, adds the store row and publishes `recording_stopped`.
 //!
 //! How a recording names its call: the store's `recordings.call_id` is a `calls.id`, and
 //! echo calls have no `calls` row. Each endpoint mints one id for its call (shared by all
-//! its recordings, ready for a CDR to reuse) and the row also carries the SIP Call-ID
+//! its recordings, ready for a CDR to reuse; a relayed call's endpoint takes the CDR's id
+//! from the call engine when given one) and the row also carries the SIP Call-ID
 //! (`recordings.sip_call_id`, migration 0003), which is what the API filters on.
 
 pub mod api;
@@ -24,7 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use actix::{Addr, Message};
+use actix::dev::ToEnvelope;
+use actix::{Actor, Addr, Handler, Message, Recipient};
 use media::recording::{
     CallRecorder, Leg, RecordingMode, RecordingSummary, sha256_file, timeline_position,
 };
@@ -34,8 +40,7 @@ use store::{Id, Store};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use crate::events::{EventDraft, Layer};
-use crate::rtp::RtpEndpoint;
+use crate::events::{EventBus, EventDraft, Layer};
 use crate::stack::Services;
 
 /// The layout named `name` ("stereo" or "mixed", any case).
@@ -55,10 +60,33 @@ pub fn mode_name(mode: RecordingMode) -> &'static str {
     }
 }
 
-/// The live echo calls' endpoints by SIP Call-ID (see the module documentation).
+/// A live call's media endpoint, as the recording API speaks to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallMedia {
+    /// Starts a recording.
+    pub start: Recipient<StartRecording>,
+    /// Stops it.
+    pub stop: Recipient<StopRecording>,
+}
+
+impl CallMedia {
+    /// The recording messages of `endpoint`.
+    pub fn of<A>(endpoint: &Addr<A>) -> CallMedia
+    where
+        A: Actor + Handler<StartRecording> + Handler<StopRecording>,
+        A::Context: ToEnvelope<A, StartRecording> + ToEnvelope<A, StopRecording>,
+    {
+        CallMedia {
+            start: endpoint.clone().recipient(),
+            stop: endpoint.clone().recipient(),
+        }
+    }
+}
+
+/// The live calls' media endpoints by SIP Call-ID (see the module documentation).
 #[derive(Debug, Default)]
 pub struct ActiveCalls {
-    calls: Mutex<HashMap<String, Addr<RtpEndpoint>>>,
+    calls: Mutex<HashMap<String, CallMedia>>,
 }
 
 impl ActiveCalls {
@@ -68,26 +96,39 @@ impl ActiveCalls {
         CALLS.get_or_init(ActiveCalls::default)
     }
 
-    /// Names `endpoint` as the media of call `call_id`.
-    pub fn insert(&self, call_id: &str, endpoint: Addr<RtpEndpoint>) {
-        self.lock().insert(call_id.to_owned(), endpoint);
+    /// Names `endpoint` (an echo call's or a relayed call's) as the media of call `call_id`.
+    pub fn insert<A>(&self, call_id: &str, endpoint: Addr<A>)
+    where
+        A: Actor + Handler<StartRecording> + Handler<StopRecording>,
+        A::Context: ToEnvelope<A, StartRecording> + ToEnvelope<A, StopRecording>,
+    {
+        self.lock()
+            .insert(call_id.to_owned(), CallMedia::of(&endpoint));
     }
 
     /// Forgets call `call_id` if `endpoint` is still its media (a later call reusing the
     /// Call-ID keeps its own entry).
-    pub fn remove(&self, call_id: &str, endpoint: &Addr<RtpEndpoint>) {
+    pub fn remove<A>(&self, call_id: &str, endpoint: &Addr<A>)
+    where
+        A: Actor + Handler<StartRecording> + Handler<StopRecording>,
+        A::Context: ToEnvelope<A, StartRecording> + ToEnvelope<A, StopRecording>,
+    {
+        let media = CallMedia::of(endpoint);
         let mut calls = self.lock();
-        if calls.get(call_id) == Some(endpoint) {
+        if calls.get(call_id) == Some(&media) {
             calls.remove(call_id);
         }
     }
 
-    /// The endpoint of call `call_id`, if it is live.
-    pub fn get(&self, call_id: &str) -> Option<Addr<RtpEndpoint>> {
-        self.lock().get(call_id).filter(|a| a.connected()).cloned()
+    /// The media of call `call_id`, if it is live.
+    pub fn get(&self, call_id: &str) -> Option<CallMedia> {
+        self.lock()
+            .get(call_id)
+            .filter(|m| m.start.connected())
+            .cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Addr<RtpEndpoint>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CallMedia>> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -197,11 +238,21 @@ pub struct Finished {
 /// Checksums `done`'s file (on a blocking thread), adds its store row and publishes
 /// `recording_stopped`, or `recording_failed` with the reason. Never fails the call.
 pub async fn finish(done: Finished, services: Services) {
+    finish_to(done, services.events).await;
+}
+
+/// [`finish`], publishing to `events` (if any).
+pub async fn finish_to(done: Finished, events: Option<EventBus>) {
+    let publish = |draft: EventDraft| {
+        if let Some(events) = &events {
+            events.publish(draft);
+        }
+    };
     let call_id = done.sip_call_id.clone();
     let file = done.path.display().to_string();
     let failed = |why: String| {
         warn!(call_id = %call_id, file = %file, error = %why, "recording failed");
-        services.publish(
+        publish(
             EventDraft::new(Layer::Call, &call_id)
                 .kind("recording_failed")
                 .detail(json!({ "file": file, "error": why })),
@@ -240,7 +291,7 @@ pub async fn finish(done: Finished, services: Services) {
         sha256 = %digest.sha256,
         "recording stopped"
     );
-    services.publish(
+    publish(
         EventDraft::new(Layer::Call, &call_id)
             .kind("recording_stopped")
             .detail(json!({

@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 
 use bytestring::ByteString;
-use registrar::location::{FlowTransport, QualifyTarget};
-use sip::{Header, Host, Method, NameAddr, Request, RequestBuilder, SipUri, Transport, Uri, Via};
+use registrar::location::QualifyTarget;
+use sip::{Header, Host, Method, NameAddr, Request, RequestBuilder, SipUri, Uri};
 
 use crate::transport::{Flow, TransportKind};
 use crate::ua_core::new_tag;
+use crate::ua_core::outgoing::{binding_flow, header_uri, new_via};
 
 /// Why a qualify could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,25 +24,7 @@ pub enum QualifyError {
 /// The flow a qualify goes out on: our socket the binding registered through, to the
 /// binding's destination.
 pub fn flow_for(target: &QualifyTarget) -> Result<Flow, QualifyError> {
-    let transport = match target.flow.transport {
-        FlowTransport::Udp => TransportKind::Udp,
-        FlowTransport::Tcp => TransportKind::Tcp,
-        other => return Err(QualifyError::Transport(other.as_str())),
-    };
-    Ok(Flow {
-        transport,
-        local: target.flow.local,
-        peer: target.destination,
-    })
-}
-
-/// A URI written in a Contact or Path, with or without angle brackets.
-fn parse_uri(text: &str) -> Option<Uri> {
-    let inner = match (text.find('<'), text.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &text[open + 1..close],
-        _ => text,
-    };
-    Uri::parse(inner.trim()).ok()
+    binding_flow(&target.flow, target.destination).map_err(QualifyError::Transport)
 }
 
 /// The OPTIONS for `target` (RFC 3261 §11: a request outside a dialog with a fresh Call-ID),
@@ -52,22 +35,11 @@ pub fn options_request(
     flow: &Flow,
     user_agent: &str,
 ) -> Result<Request, QualifyError> {
-    let uri = parse_uri(&target.contact)
+    let uri = header_uri(&target.contact)
         .filter(|u| u.as_sip().is_some())
         .ok_or_else(|| QualifyError::BadContact(target.contact.to_string()))?;
     let local: SocketAddr = flow.local;
-    let via_transport = match flow.transport {
-        TransportKind::Udp => Transport::Udp,
-        TransportKind::Tcp => Transport::Tcp,
-    };
-    let branch = format!("{}{}", sip::MAGIC_COOKIE, new_tag());
-    let mut via = Via::new(
-        via_transport,
-        Host::from(local.ip()),
-        Some(local.port()),
-        &branch,
-    );
-    via.params.set("rport", None);
+    let via = new_via(local, flow.transport);
     let mut from_uri = SipUri::new(
         Some("switchboard"),
         Host::from(local.ip()),
@@ -88,7 +60,7 @@ pub fn options_request(
         .header(Header::UserAgent(ByteString::from(user_agent.to_owned())));
     let route: Vec<NameAddr> = path
         .iter()
-        .filter_map(|p| parse_uri(p))
+        .filter_map(|p| header_uri(p))
         .map(NameAddr::new)
         .collect();
     if !route.is_empty() {
@@ -99,7 +71,7 @@ pub fn options_request(
 
 #[cfg(test)]
 mod tests {
-    use registrar::location::{BindingFlow, BindingKey};
+    use registrar::location::{BindingFlow, BindingKey, FlowTransport};
 
     use super::*;
 

@@ -76,18 +76,18 @@ pub struct MediaStats {
 
 /// The fields of an RTP header the core uses, and where its payload lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RtpHeader {
-    marker: bool,
-    payload_type: u8,
-    sequence: u16,
-    timestamp: u32,
-    ssrc: u32,
+pub(super) struct RtpHeader {
+    pub(super) marker: bool,
+    pub(super) payload_type: u8,
+    pub(super) sequence: u16,
+    pub(super) timestamp: u32,
+    pub(super) ssrc: u32,
     /// The payload's byte range in the packet.
-    payload: (usize, usize),
+    pub(super) payload: (usize, usize),
 }
 
 /// The header of `data` if it is an RTP packet (version 2, lengths consistent), not RTCP.
-fn parse_rtp(data: &[u8]) -> Option<RtpHeader> {
+pub(super) fn parse_rtp(data: &[u8]) -> Option<RtpHeader> {
     let (&b0, &b1) = (data.first()?, data.get(1)?);
     if data.len() < HEADER_LEN || b0 >> 6 != 2 || RTCP_TYPES.contains(&(b1 & 0x7f)) {
         return None;

@@ -54,8 +54,8 @@ pub enum BindError {
 pub struct BoundPorts {
     /// The RTP port (RTCP is port + 1).
     pub port: u16,
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
+    pub(super) rtp: Arc<UdpSocket>,
+    pub(super) rtcp: Arc<UdpSocket>,
 }
 
 /// Allocates a port pair from `ports` and binds both on `ip` (trying further pairs when one

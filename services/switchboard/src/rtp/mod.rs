@@ -6,12 +6,17 @@
 //!   the sans-IO [`EchoMedia`] core, sends what the core asks, publishes the digits it hears
 //!   and the no-RTP timeout on the event bus, and stops (releasing its ports) when the
 //!   call's dialog actor has stopped.
+//! - [`prompt_endpoint::PromptEndpoint`] (actor) plays WAV prompts into one leg as paced
+//!   G.711 RTP and stops them on a barge-in digit.
 //!
 //! Metrics: `rtp_packets_total{direction="in"|"out"}` and `rtp_bytes_total{direction}`.
 
 mod echo_media;
 mod endpoint;
 mod ports;
+mod precise_timer;
+pub mod prompt_endpoint;
+mod prompt_listener;
 pub mod relay_endpoint;
 pub mod settings;
 

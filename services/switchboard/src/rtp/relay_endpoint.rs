@@ -9,6 +9,13 @@
 //! ports and reports both legs' counters (`media_ended`). It never stops by itself: the
 //! call engine sends [`Stop`] when the call ends (a media timeout is reported, not acted on,
 //! since hanging up is the call's decision).
+//!
+//! DTMF ([`dtmf`]): each leg's [`LegConfig::dtmf_mode`] says how digits from the other leg
+//! reach it; the call engine feeds digits a peer sent by SIP INFO with [`InfoDigit`] and, as
+//! the owner named by [`RelayEndpoint::with_owner`], gets [`LegDtmf`] for each digit to send
+//! by INFO. Recording ([`recording`](self::recording)): the endpoint is in
+//! [`ActiveCalls`] under the call's Call-ID while it runs, so the HTTP API can start and
+//! stop recording it; stopping the endpoint finishes a recording in progress.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -16,19 +23,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResponse, SpawnHandle,
-    StreamHandler,
+    Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResponse, Recipient,
+    SpawnHandle, StreamHandler,
 };
 use futures_util::Stream;
-use media::dtmf::DtmfEvent;
 use media::relay::{LegConfig, LegId, LegStats, RelayAction, RelayConfig, RelaySession};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
-use super::{BindError, RtpMetrics, SharedPorts};
-use crate::dialog_layer::{dtmf_event, source_name};
+use super::{BindError, BoundPorts, RtpMetrics, SharedPorts, bind_pair};
 use crate::events::{EventBus, EventDraft, Layer};
+use crate::recording::{ActiveCalls, ActiveRecording};
+
+mod dtmf;
+mod recording;
+
+pub use dtmf::{InfoDigit, LegDtmf, leg_dtmf_mode};
 
 /// The largest datagram read; RTP for G.711 is far smaller.
 const MAX_DATAGRAM: usize = 2048;
@@ -39,61 +50,21 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(20);
 /// The shortest poll timer.
 const MIN_TIMER: Duration = Duration::from_millis(1);
 
-/// Port pairs tried per leg before giving up when the ones allocated are taken by another
-/// program.
-const BIND_ATTEMPTS: usize = 8;
-
-/// One leg's allocated, bound RTP/RTCP port pair.
-#[derive(Debug)]
-pub struct LegPorts {
-    /// The RTP port (RTCP is port + 1): the port to put in this leg's SDP.
-    pub port: u16,
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
-}
+/// One leg's allocated, bound RTP/RTCP port pair (`port` goes in that leg's SDP).
+pub type LegPorts = BoundPorts;
 
 /// Allocates and binds both legs' RTP/RTCP port pairs on `ip` (skipping pairs another
 /// program holds); when leg B's pair cannot be had, leg A's is released again so a failed
 /// call leaks no port. Must run inside the actix runtime.
 pub fn bind_legs(ip: IpAddr, ports: &SharedPorts) -> Result<[LegPorts; 2], BindError> {
-    let a = bind_leg(ip, ports)?;
-    match bind_leg(ip, ports) {
+    let a = bind_pair(ip, ports)?;
+    match bind_pair(ip, ports) {
         Ok(b) => Ok([a, b]),
         Err(e) => {
             ports.release(a.port);
             Err(e)
         }
     }
-}
-
-fn bind_leg(ip: IpAddr, ports: &SharedPorts) -> Result<LegPorts, BindError> {
-    let mut last = io::Error::other("no attempt");
-    for _ in 0..BIND_ATTEMPTS {
-        let port = ports.allocate()?;
-        match bind_socket(ip, port)
-            .and_then(|rtp| Ok((rtp, bind_socket(ip, port.saturating_add(1))?)))
-        {
-            Ok((rtp, rtcp)) => {
-                return Ok(LegPorts {
-                    port,
-                    rtp: Arc::new(rtp),
-                    rtcp: Arc::new(rtcp),
-                });
-            }
-            Err(e) => {
-                debug!(port, error = %e, "relay port pair taken; trying the next");
-                ports.release(port);
-                last = e;
-            }
-        }
-    }
-    Err(BindError::Bind { ip, source: last })
-}
-
-fn bind_socket(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
-    let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
 }
 
 /// Everything a relay endpoint starts with.
@@ -124,6 +95,16 @@ pub struct UpdateLeg {
     pub leg: LegId,
     /// Its new negotiated description (the same local ports).
     pub config: LegConfig,
+}
+
+/// A leg sent no RTP for the no-RTP timeout (→ the timeout owner; once per silence).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct MediaTimedOut {
+    /// The call (leg A's Call-ID).
+    pub call_id: String,
+    /// The silent leg.
+    pub leg: LegId,
 }
 
 /// Ends the relay: ports released, `media_ended` published.
@@ -160,6 +141,17 @@ pub struct RelayEndpoint {
     started: Instant,
     /// The pending poll timer and the deadline it is set for.
     timer: Option<(Instant, SpawnHandle)>,
+    /// Who sends SIP INFO for legs in INFO mode.
+    owner: Option<Recipient<LegDtmf>>,
+    /// Who decides what a media timeout means for the call.
+    timeout_owner: Option<Recipient<MediaTimedOut>>,
+    /// The call's id for the store's recordings.
+    store_call_id: store::Id,
+    /// The recording in progress, if any, and its file's catch-up timer.
+    recording: Option<ActiveRecording>,
+    recording_tick: Option<SpawnHandle>,
+    /// Decoded audio for the recording, reused between packets.
+    pcm: Vec<i16>,
 }
 
 impl RelayEndpoint {
@@ -182,6 +174,12 @@ impl RelayEndpoint {
             setup,
             started: now,
             timer: None,
+            owner: None,
+            timeout_owner: None,
+            store_call_id: store::Id::new(),
+            recording: None,
+            recording_tick: None,
+            pcm: Vec::new(),
         }
     }
 
@@ -204,6 +202,7 @@ impl RelayEndpoint {
                     bytes,
                 } => self.send(from_leg, true, to, &bytes),
                 RelayAction::Dtmf { leg, event } => self.publish_dtmf(leg, &event),
+                RelayAction::SendInfo { leg, event } => self.send_info(leg, event),
                 RelayAction::Latched { leg, addr } => {
                     info!(call_id = %self.setup.call_id, leg = leg_name(leg), %addr,
                         "RTP latched to the peer's source");
@@ -227,22 +226,19 @@ impl RelayEndpoint {
         }
     }
 
-    /// Publishes a digit in the shape SIP INFO and echo digits have, with the dialog of the
-    /// leg whose peer pressed the key.
-    fn publish_dtmf(&self, leg: LegId, event: &DtmfEvent) {
-        info!(
-            call_id = %self.setup.call_id,
-            leg = leg_name(leg),
-            digit = %event.digit,
-            duration_ms = event.duration_ms,
-            source = source_name(event.source),
-            "DTMF"
-        );
-        let dialog = &self.setup.dialogs[leg_index(leg)];
-        self.publish(dtmf_event(&self.setup.call_id, dialog, event));
+    /// Names the actor told of each media timeout (the call engine, which may hang up).
+    pub fn with_timeout_owner(mut self, owner: Recipient<MediaTimedOut>) -> Self {
+        self.timeout_owner = Some(owner);
+        self
     }
 
     fn publish_timeout(&self, leg: LegId) {
+        if let Some(owner) = &self.timeout_owner {
+            owner.do_send(MediaTimedOut {
+                call_id: self.setup.call_id.clone(),
+                leg,
+            });
+        }
         let secs = self.session.config().no_rtp_timeout.as_secs();
         let port = self.setup.ports[leg_index(leg)].port;
         warn!(call_id = %self.setup.call_id, leg = leg_name(leg), timeout_secs = secs, port,
@@ -330,6 +326,7 @@ fn leg_json(stats: &LegStats, port: u16) -> Value {
         "rtcp_out": stats.rtcp_out,
         "malformed": stats.malformed,
         "dropped": stats.dropped,
+        "dtmf_generated": stats.dtmf_generated,
         "foreign": stats.foreign,
         "expected": stats.expected,
         "lost": stats.lost,
@@ -377,6 +374,7 @@ impl Actor for RelayEndpoint {
             ctx.add_stream(recv_stream(rtcp, leg, true));
         }
         self.schedule(ctx);
+        ActiveCalls::global().insert(&self.setup.call_id, ctx.address());
         info!(
             call_id = %self.setup.call_id,
             port_a = self.setup.ports[0].port,
@@ -385,7 +383,10 @@ impl Actor for RelayEndpoint {
         );
     }
 
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        // The call ended: so does its recording.
+        ActiveCalls::global().remove(&self.setup.call_id, &ctx.address());
+        self.stop_recording(Instant::now());
         for bound in &self.setup.ports {
             self.setup.allocator.release(bound.port);
         }
@@ -439,6 +440,9 @@ impl StreamHandler<io::Result<Datagram>> for RelayEndpoint {
         } else {
             if let Some(m) = &self.setup.metrics {
                 m.packet("in", d.bytes.len());
+            }
+            if self.recording.is_some() {
+                self.record(d.leg, &d.bytes, now);
             }
             self.session.on_rtp(d.leg, d.from, &d.bytes, now)
         };

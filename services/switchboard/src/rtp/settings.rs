@@ -23,6 +23,8 @@ pub struct MediaFileConfig {
     pub recordings_dir: Option<String>,
     /// The recording layout when the start request names none: "stereo" or "mixed".
     pub recording_mode: Option<String>,
+    /// Where WAV prompts are read from (default `<data_dir>/prompts`).
+    pub prompts_dir: Option<String>,
 }
 
 /// The effective `[media]` settings.
@@ -42,6 +44,8 @@ pub struct MediaSettings {
     pub recordings_dir: Option<String>,
     /// The default recording layout: "stereo" or "mixed".
     pub recording_mode: String,
+    /// Where WAV prompts are read from; none means `<data_dir>/prompts`.
+    pub prompts_dir: Option<String>,
 }
 
 impl Default for MediaSettings {
@@ -55,6 +59,7 @@ impl Default for MediaSettings {
             dtmf_inband: config.dtmf_inband,
             recordings_dir: None,
             recording_mode: "stereo".to_owned(),
+            prompts_dir: None,
         }
     }
 }
@@ -82,7 +87,15 @@ impl MediaSettings {
                 .recording_mode
                 .clone()
                 .unwrap_or_else(|| "stereo".to_owned()),
+            prompts_dir: file.prompts_dir.clone(),
         };
+        if settings
+            .prompts_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            bail!("media.prompts_dir must not be empty (leave it out for <data_dir>/prompts)");
+        }
         if crate::recording::parse_mode(&settings.recording_mode).is_none() {
             bail!("media.recording_mode must be \"stereo\" or \"mixed\"");
         }

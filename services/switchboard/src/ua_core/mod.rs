@@ -13,6 +13,7 @@
 //! (§8.2.1), Request-URI scheme (§8.2.2.1), Require (§8.2.2.3), content (§8.2.3), then the
 //! method itself.
 
+pub mod outgoing;
 mod salvage;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,11 @@
 //! the call rings and stops by itself once the dialog actor has stopped. A REGISTER that
 //! passes the §8.2 checks goes to the registrar ([`crate::registrar`]).
 //!
-//! It is the actor the call engine plugs into later.
+//! An INVITE to any other user at this Switchboard is a call between extensions: after the
+//! §8.2 checks, Max-Forwards (483 at 0) and a first look at its SDP offer (488 with a 399
+//! Warning when nothing in it can be answered), a [`CallActor`] takes it over (see
+//! [`crate::call`]); the user agent passes it the events of the caller's INVITE
+//! transaction (a CANCEL, a timeout) from then on.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,15 +28,20 @@ use bytestring::ByteString;
 use sip::dialog::{Dialog, uas_response};
 use sip::transaction::TransactionKey;
 use sip::{Header, MediaType, Method, NameAddr, Request, Response, SipUri, Uri, Warning};
-use tracing::{debug, info, info_span, warn};
+use tracing::{debug, error, info, info_span, warn};
 
+use crate::call::announce::{Announce, AnnouncementActor};
+use crate::call::{self, CallActor, CallConfig, CallEnv, CallSetup};
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
-use crate::registrar::RegisterRequest;
+use crate::events::{EventDraft, Layer};
+use crate::registrar::{RegisterRequest, RegistrarActor};
 use crate::rtp::{
     EchoMedia, PortAllocator, RtpEndpoint, RtpEndpointSetup, RtpMetrics, SharedPorts, bind_pair,
 };
 use crate::stack::Services;
+use crate::supervision::{ChildFailed, InjectPanic};
+use crate::transaction_layer::TransactionLayer;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
 use crate::transport::TransportKind;
 use crate::ua_core::{UaCore, allow, new_tag};
@@ -45,6 +54,36 @@ struct PendingCall {
     timer: SpawnHandle,
 }
 
+/// Fault injection (→ `UserAgent`): make the actor of the call with this (caller's) Call-ID
+/// panic, as a bug would. Answers whether such a call was live.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "bool")]
+pub struct InjectCallPanic {
+    /// The caller's Call-ID.
+    pub call_id: String,
+}
+
+/// What the call engine is given (`[calls]`, the store, the CDR writer).
+#[derive(Clone, Default)]
+pub struct CallsSetup {
+    /// `[calls]`.
+    pub config: CallConfig,
+    /// The store, to tell unknown users (404) from unregistered ones (480).
+    pub store: Option<store::Store>,
+    /// Where CDRs go.
+    pub cdr: Option<store::writer::WriterHandle>,
+}
+
+impl std::fmt::Debug for CallsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallsSetup")
+            .field("config", &self.config)
+            .field("store", &self.store.is_some())
+            .field("cdr", &self.cdr.is_some())
+            .finish()
+    }
+}
+
 /// The transaction user of requests outside any dialog (see the module documentation).
 pub struct UserAgent {
     core: Arc<UaCore>,
@@ -55,6 +94,9 @@ pub struct UserAgent {
     services: Services,
     ports: SharedPorts,
     rtp_metrics: Option<RtpMetrics>,
+    calls_env: CallEnv,
+    /// Live calls (Call-ID, actor) by their caller's INVITE transaction.
+    calls: HashMap<TransactionKey, (String, Addr<CallActor>)>,
 }
 
 impl UserAgent {
@@ -64,7 +106,9 @@ impl UserAgent {
         core: Arc<UaCore>,
         dialogs: Dialogs,
         echo: EchoConfig,
-        registrar: Recipient<RegisterRequest>,
+        registrar: Addr<RegistrarActor>,
+        transactions: Addr<TransactionLayer>,
+        calls: CallsSetup,
         services: Services,
     ) -> Self {
         let ports = SharedPorts::new(PortAllocator::new(
@@ -76,15 +120,31 @@ impl UserAgent {
                 .inspect_err(|e| warn!(error = %e, "RTP metrics not registered"))
                 .ok()
         });
+        let calls_env = CallEnv {
+            dialogs: dialogs.clone(),
+            transactions,
+            registrar: registrar.clone(),
+            core: core.clone(),
+            services: services.clone(),
+            ports: ports.clone(),
+            rtp_metrics: rtp_metrics.clone(),
+            media: echo.media.clone(),
+            config: calls.config,
+            store: calls.store,
+            cdr: calls.cdr,
+            supervisor: None,
+        };
         UserAgent {
             core,
             dialogs,
             echo,
-            registrar,
+            registrar: registrar.recipient(),
             pending: HashMap::new(),
             services,
             ports,
             rtp_metrics,
+            calls_env,
+            calls: HashMap::new(),
         }
     }
 
@@ -106,11 +166,70 @@ impl UserAgent {
                     Ok(()) => self.ring_echo(event, request, ctx),
                 }
             }
+            Method::Invite if call::is_local_host(&request.uri, event.flow.local.ip()) => {
+                match self.core.check(request) {
+                    Err(rejection) => event.tx.do_send(Respond::plain(rejection)),
+                    Ok(()) => self.start_call(event, request),
+                }
+            }
             _ => {
                 let response = self.core.answer(request);
                 debug!(status = response.status, "user agent answers");
                 event.tx.do_send(Respond::plain(response));
             }
+        }
+    }
+
+    /// Hands an INVITE to a user here to a new call actor, after the checks that need no
+    /// lookup.
+    fn start_call(&mut self, event: &TxEvent, invite: &Request) {
+        let local_ip = echo::advertised_ip(&event.flow, &invite.uri);
+        let agent = local_ip.to_string();
+        let Some(callee) = call::target_user(&invite.uri) else {
+            let response = self.core.answer(invite);
+            event.tx.do_send(Respond::plain(response));
+            return;
+        };
+        if call::max_forwards(invite) == 0 {
+            let response = self.core.response(invite, 483);
+            event.tx.do_send(Respond::plain(response));
+            return;
+        }
+        let offer = match echo::parse_offer(&invite.body) {
+            Ok(offer) => offer,
+            Err(why) => return self.refuse(event, invite, 488, &why, &agent),
+        };
+        if let Err(why) = call::media::check_caller_offer(&offer, local_ip, &self.echo.media.codecs)
+        {
+            return self.refuse(event, invite, 488, &why, &agent);
+        }
+        self.calls.retain(|_, (_, c)| c.connected());
+        let addr = CallActor::new(CallSetup {
+            caller: event.clone(),
+            invite: invite.clone(),
+            offer,
+            callee,
+            local_ip,
+            env: self.calls_env.clone(),
+        })
+        .start();
+        self.calls
+            .insert(event.key.clone(), (event.call_id.clone(), addr));
+    }
+
+    /// Passes an event of a caller's INVITE transaction to its call; false when it is no
+    /// call's.
+    fn forward_to_call(&mut self, event: &TxEvent) -> bool {
+        match self.calls.get(&event.key) {
+            Some((_, call)) if call.connected() => {
+                call.do_send(event.clone());
+                true
+            }
+            Some(_) => {
+                self.calls.remove(&event.key);
+                false
+            }
+            None => false,
         }
     }
 
@@ -278,6 +397,53 @@ fn contact(local: SocketAddr, transport: TransportKind) -> NameAddr {
 
 impl Actor for UserAgent {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.calls_env.supervisor = Some(ctx.address().recipient());
+    }
+}
+
+impl Handler<ChildFailed> for UserAgent {
+    type Result = ();
+
+    /// A call actor panicked: it tore its call down itself; count, log and publish it.
+    fn handle(&mut self, failed: ChildFailed, _ctx: &mut Self::Context) {
+        if let Some(m) = &self.services.metrics {
+            m.actor_failed(failed.kind.label());
+        }
+        error!(
+            call_id = %failed.call_id,
+            panic = %failed.message,
+            "call actor panicked; its call was ended (other calls carry on)"
+        );
+        self.services.publish(
+            EventDraft::new(Layer::Call, &failed.call_id)
+                .kind("child_failed")
+                .cause(failed.message.clone())
+                .detail(serde_json::json!({ "actor": failed.kind.to_string() })),
+        );
+        self.calls
+            .retain(|_, (call_id, _)| *call_id != failed.call_id);
+    }
+}
+
+impl Handler<InjectCallPanic> for UserAgent {
+    type Result = bool;
+
+    fn handle(&mut self, msg: InjectCallPanic, _ctx: &mut Self::Context) -> bool {
+        let found = self
+            .calls
+            .values()
+            .find(|(call_id, addr)| *call_id == msg.call_id && addr.connected());
+        match found {
+            Some((_, addr)) => {
+                warn!(call_id = %msg.call_id, "fault injection: making a call actor panic");
+                addr.do_send(InjectPanic);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Handler<TxEvent> for UserAgent {
@@ -286,6 +452,9 @@ impl Handler<TxEvent> for UserAgent {
     fn handle(&mut self, event: TxEvent, ctx: &mut Self::Context) {
         let span = info_span!("user_agent", call_id = %event.call_id, transaction = %event.key);
         let _entered = span.enter();
+        if !matches!(event.kind, TxEventKind::Request(_)) && self.forward_to_call(&event) {
+            return;
+        }
         match &event.kind {
             TxEventKind::Request(request) => self.on_request(&event, request, ctx),
             TxEventKind::Response(response) => {
@@ -312,5 +481,15 @@ impl Handler<TxEvent> for UserAgent {
                 self.drop_pending(&event.key, "INVITE transaction failed", ctx);
             }
         }
+    }
+}
+
+impl Handler<Announce> for UserAgent {
+    type Result = String;
+
+    fn handle(&mut self, msg: Announce, _ctx: &mut Self::Context) -> String {
+        let call_id = call::announce::new_call_id();
+        AnnouncementActor::new(msg, self.calls_env.clone(), call_id.clone()).start();
+        call_id
     }
 }

@@ -12,6 +12,7 @@ use switchboard::cli::LogFormat;
 use switchboard::config::{Settings, SipTimers};
 use switchboard::events::{Event, EventBus};
 use switchboard::metrics::Metrics;
+use switchboard::registrar::RegistrarSetup;
 use switchboard::server::SipTransports;
 use switchboard::stats::SipCounters;
 use switchboard::ua_core::UaCore;
@@ -38,8 +39,17 @@ pub struct Stack {
 
 /// Starts the stack with T1 = [`T1_MS`] and this echo answer delay.
 pub fn start(answer_delay_ms: u64) -> Stack {
+    start_with(
+        answer_delay_ms,
+        "127.0.0.1:0".parse().expect("addr"),
+        RegistrarSetup::default(),
+    )
+}
+
+/// [`start`] listening on `listen`, with this registrar (e.g. bindings to restore).
+pub fn start_with(answer_delay_ms: u64, listen: SocketAddr, registrar: RegistrarSetup) -> Stack {
     let settings = Settings {
-        sip_listen: vec!["127.0.0.1:0".parse().expect("addr")],
+        sip_listen: vec![listen],
         http_listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: "./data".into(),
         log_format: LogFormat::Text,
@@ -58,6 +68,8 @@ pub fn start(answer_delay_ms: u64) -> Stack {
         demo: false,
         registrar: Default::default(),
         media: Default::default(),
+        ring_timeout_secs: 60,
+        hangup_on_media_timeout: true,
     };
     let counters = Arc::new(SipCounters::default());
     let metrics = Metrics::new(counters.clone()).expect("metrics");
@@ -67,7 +79,7 @@ pub fn start(answer_delay_ms: u64) -> Stack {
             .with_metrics(metrics.clone())
             .with_events(events.clone()),
     );
-    let sip = SipTransports::start(&settings, core, Default::default()).expect("bind loopback");
+    let sip = SipTransports::start(&settings, core, registrar).expect("bind loopback");
     let addr = sip
         .listening()
         .iter()

@@ -2,14 +2,17 @@
 //!
 //! - `forwarding`: what is relayed where (latching, transcoding, DTMF, hold, RTCP).
 //! - `accounting`: timeouts, loss and jitter figures, malformed input, proptests.
+//! - `dtmf`: digits between legs of different DTMF modes.
 
 mod accounting;
+mod dtmf;
 mod forwarding;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::dtmf::DtmfMode;
 use crate::sdp::{Codec, Direction, RemoteEndpoint};
 
 const A_SDP: &str = "192.168.1.10:4000";
@@ -52,6 +55,7 @@ fn leg(port: u16, remote: &str, codec: Codec, pt: u8, te: Option<u8>) -> LegConf
         payload_type: pt,
         telephone_event: te,
         direction: Direction::SendRecv,
+        dtmf_mode: DtmfMode::Rfc4733,
     }
 }
 

@@ -2,17 +2,24 @@
 //! relayed call; packets pass byte for byte (SSRC, sequence, timestamp) both ways, the relay
 //! latches to where packets really come from, RTCP is relayed, PCMU↔PCMA is transcoded,
 //! a silent leg gives `media_timeout`, and stopping releases the ports and reports the legs.
+//!
+//! - `dtmf`: digits between legs of different DTMF modes (RFC 4733 to INFO and back).
+//! - `recording`: a relayed call recorded in stereo through the recording registry.
+
+mod dtmf;
+mod recording;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Recipient};
 use media::codec::G711Law;
+use media::dtmf::DtmfMode;
 use media::relay::{LegConfig, LegId, RelayConfig};
 use media::sdp::{Codec, Direction, RemoteEndpoint};
 use switchboard::events::{Event, EventBus};
 use switchboard::rtp::relay_endpoint::{
-    RelayEndpoint, RelayEndpointSetup, RelayStats, Stop, UpdateLeg, bind_legs,
+    LegDtmf, RelayEndpoint, RelayEndpointSetup, RelayStats, Stop, UpdateLeg, bind_legs,
 };
 use switchboard::rtp::{PortAllocator, SharedPorts};
 use tokio::net::UdpSocket;
@@ -78,7 +85,7 @@ fn rtcp_rr(ssrc: u32) -> Vec<u8> {
     p
 }
 
-fn leg(port: u16, phone: &Phone, codec: Codec, pt: u8) -> LegConfig {
+fn leg(port: u16, phone: &Phone, codec: Codec, pt: u8, dtmf_mode: DtmfMode) -> LegConfig {
     LegConfig {
         rtp_port: port,
         rtcp_port: port + 1,
@@ -88,12 +95,14 @@ fn leg(port: u16, phone: &Phone, codec: Codec, pt: u8) -> LegConfig {
         payload_type: pt,
         telephone_event: Some(101),
         direction: Direction::SendRecv,
+        dtmf_mode,
     }
 }
 
 /// A started relay between `a` and `b`.
 struct Relay {
     addr: Addr<RelayEndpoint>,
+    call_id: String,
     ports: SharedPorts,
     events: EventBus,
     port_a: u16,
@@ -124,33 +133,57 @@ impl Relay {
             .since(0, 1000)
             .events
             .iter()
-            .filter(|e| e.call_id == "relay-call" && e.kind.as_deref() == Some(kind))
+            .filter(|e| e.call_id == self.call_id && e.kind.as_deref() == Some(kind))
             .map(|e| (**e).clone())
             .collect()
     }
 }
 
 fn start(a: &Phone, b: &Phone, codecs: [(Codec, u8); 2], config: RelayConfig) -> Relay {
+    start_with(a, b, codecs, config, [DtmfMode::Rfc4733; 2], None)
+}
+
+/// [`start`] with each leg's DTMF mode and the owner that sends INFO.
+fn start_with(
+    a: &Phone,
+    b: &Phone,
+    codecs: [(Codec, u8); 2],
+    config: RelayConfig,
+    modes: [DtmfMode; 2],
+    owner: Option<Recipient<LegDtmf>>,
+) -> Relay {
     // A range of its own per test (tests run in parallel), below the ephemeral ports the
     // phones get; a pair taken by another program is skipped by `bind_legs`.
-    let base = 12_000 + next_slot() * 400;
+    let slot = next_slot();
+    let base = 12_000 + slot * 400;
     let ports = SharedPorts::new(PortAllocator::new(base, base + 399));
     let [pa, pb] = bind_legs(LOCAL, &ports).expect("bind relay ports");
     let (port_a, port_b) = (pa.port, pb.port);
     let [ca, cb] = codecs;
     let events = EventBus::new();
+    // Calls are named apart: the recording registry is process-wide.
+    let call_id = format!("relay-call-{slot}-{port_a}");
     let setup = RelayEndpointSetup {
-        call_id: "relay-call".into(),
+        call_id: call_id.clone(),
         dialogs: ["dialog-a".into(), "dialog-b".into()],
         config,
-        legs: [leg(port_a, a, ca.0, ca.1), leg(port_b, b, cb.0, cb.1)],
+        legs: [
+            leg(port_a, a, ca.0, ca.1, modes[0]),
+            leg(port_b, b, cb.0, cb.1, modes[1]),
+        ],
         ports: [pa, pb],
         allocator: ports.clone(),
         events: Some(events.clone()),
         metrics: None,
     };
+    let endpoint = RelayEndpoint::new(setup);
+    let endpoint = match owner {
+        Some(owner) => endpoint.with_owner(owner),
+        None => endpoint,
+    };
     Relay {
-        addr: RelayEndpoint::new(setup).start(),
+        addr: endpoint.start(),
+        call_id,
         ports,
         events,
         port_a,
@@ -319,7 +352,7 @@ async fn a_silent_leg_is_a_media_timeout_and_a_hold_disarms_it() {
     let relay = start(&a, &b, [pcmu(), pcmu()], config);
     // Leg B is put on hold (sendonly from our side: B's peer sends nothing) before it times
     // out; leg A keeps quiet and times out.
-    let mut held = leg(relay.port_b, &b, Codec::pcmu(), 0);
+    let mut held = leg(relay.port_b, &b, Codec::pcmu(), 0, DtmfMode::Rfc4733);
     held.direction = Direction::SendOnly;
     relay
         .addr
