@@ -463,6 +463,30 @@ impl Store {
         })
     }
 
+    /// The digest credentials of every enabled endpoint, as (user name, credentials): the
+    /// registrar loads them all at start and then periodically, so no REGISTER of a known
+    /// endpoint waits for the database (a registration storm after a restart included).
+    pub async fn all_endpoint_credentials(&self) -> Result<Vec<(String, Credentials)>> {
+        let rows: Vec<(String, String, String, String)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT username, realm, ha1_md5, ha1_sha256 FROM endpoints WHERE enabled"
+        )
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(username, realm, ha1_md5, ha1_sha256)| {
+                (
+                    username,
+                    Credentials {
+                        realm,
+                        ha1_md5,
+                        ha1_sha256,
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// The DTMF mode of the enabled endpoint with this user name, `None` when there is no
     /// such endpoint or it is disabled. The call engine asks this for each leg that is one
     /// of our endpoints, to render digits from the other leg in the form it wants.

@@ -58,6 +58,12 @@ async fn endpoints_store_only_ha1_and_are_audited(kind: Kind) {
     let list = s.list_endpoints().await.expect("list");
     let names: Vec<&str> = list.iter().map(|e| e.username.as_str()).collect();
     assert_eq!(names, ["1002", "Mufasa"]);
+    // The registrar's bulk load: every enabled endpoint, with the same credentials.
+    let mut all = s.all_endpoint_credentials().await.expect("all credentials");
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = all.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(names, ["1002", "Mufasa"]);
+    assert_eq!(all[1].1, creds);
     assert_eq!(
         s.get_endpoint("1002").await.expect("get").realm,
         "switchboard"

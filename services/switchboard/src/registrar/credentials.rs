@@ -5,6 +5,11 @@
 //! found ones for [`FOUND_TTL`], unknown users for [`UNKNOWN_TTL`] (an endpoint added with
 //! `switchboard endpoint add` can register within seconds). A changed password or a removed
 //! endpoint takes effect within [`FOUND_TTL`].
+//!
+//! Every [`SNAPSHOT_INTERVAL`] (and at start) the registrar also loads the credentials of
+//! every enabled endpoint in one query ([`CredentialCache::refresh`]), so a known endpoint's
+//! REGISTER never waits for the database: not after the cache lifetime, and not in the
+//! storm of registrations that follows a restart.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +21,9 @@ use registrar::digest::Ha1Set;
 pub const FOUND_TTL: Duration = Duration::from_secs(60);
 /// How long "no such endpoint" is believed.
 pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
+/// How often every enabled endpoint's credentials are loaded at once (well inside
+/// [`FOUND_TTL`], so loaded entries never lapse between two loads).
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// An endpoint's stored digest credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,19 @@ impl CredentialCache {
         );
     }
 
+    /// Records a load of every enabled endpoint's credentials at `now`: each is known from
+    /// then for [`FOUND_TTL`]. Entries for users not in it stay until their own lifetime
+    /// ends (a removed endpoint is refused once that has passed).
+    pub fn refresh(
+        &mut self,
+        all: impl IntoIterator<Item = (String, Arc<EndpointCredentials>)>,
+        now: Instant,
+    ) {
+        for (username, credentials) in all {
+            self.put(&username, Some(credentials), now);
+        }
+    }
+
     /// Drops entries past their lifetime.
     pub fn purge(&mut self, now: Instant) {
         self.entries
@@ -121,6 +142,36 @@ mod tests {
             CachedCredentials::Known(creds())
         );
         assert_eq!(cache.get("alice", t0 + FOUND_TTL), CachedCredentials::Miss);
+    }
+
+    #[test]
+    fn a_snapshot_makes_every_endpoint_known_and_keeps_them_known_while_it_repeats() {
+        let mut cache = CredentialCache::default();
+        let t0 = Instant::now();
+        cache.put("mallory", None, t0);
+        let all = || {
+            vec![
+                ("alice".to_owned(), creds()),
+                ("mallory".to_owned(), creds()),
+            ]
+        };
+        cache.refresh(all(), t0);
+        assert_eq!(cache.get("alice", t0), CachedCredentials::Known(creds()));
+        assert_eq!(
+            cache.get("mallory", t0),
+            CachedCredentials::Known(creds()),
+            "added since"
+        );
+        // Loads every SNAPSHOT_INTERVAL: never a miss in between.
+        let mut t = t0;
+        for _ in 0..4 {
+            t += SNAPSHOT_INTERVAL;
+            assert_eq!(cache.get("alice", t), CachedCredentials::Known(creds()));
+            cache.refresh(all(), t);
+        }
+        // An endpoint gone from the loads lapses after its lifetime.
+        cache.refresh(vec![("mallory".to_owned(), creds())], t);
+        assert_eq!(cache.get("alice", t + FOUND_TTL), CachedCredentials::Miss);
     }
 
     #[test]

@@ -261,6 +261,10 @@ impl Actor for RegistrarActor {
             }
         });
         ctx.run_interval(FLUSH_INTERVAL, |act, ctx| act.flush(ctx));
+        self.load_all_credentials(ctx);
+        ctx.run_interval(credentials::SNAPSHOT_INTERVAL, |act, ctx| {
+            act.load_all_credentials(ctx);
+        });
         self.housekeeping();
         info!(
             realm = %self.settings.realm,

@@ -107,6 +107,24 @@ impl RegistrarActor {
         });
     }
 
+    /// Loads every enabled endpoint's credentials into the cache (see
+    /// [`super::credentials`]), as a task of its own that answers with a message.
+    pub(super) fn load_all_credentials(&mut self, ctx: &mut Context<Self>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let registrar = ctx.address();
+        actix_rt::spawn(async move {
+            let started = Instant::now();
+            match store.all_endpoint_credentials().await {
+                Ok(all) => registrar.do_send(CredentialsSnapshot { all, started }),
+                Err(e) => {
+                    warn!(error = %e, "registrar: cannot load the endpoints' credentials; each REGISTER asks the store")
+                }
+            }
+        });
+    }
+
     /// The store's answer for `username`: authenticates every REGISTER that waited for it.
     fn on_credentials_fetched(
         &mut self,
@@ -394,6 +412,35 @@ fn binding_flow(flow: &Flow, request: &Request) -> BindingFlow {
 pub(super) struct CredentialsFetched {
     username: String,
     result: Result<store::endpoints::Credentials, StoreError>,
+}
+
+/// Every enabled endpoint's credentials, loaded at `started` (task → registrar).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct CredentialsSnapshot {
+    all: Vec<(String, store::endpoints::Credentials)>,
+    started: Instant,
+}
+
+impl Handler<CredentialsSnapshot> for RegistrarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CredentialsSnapshot, _ctx: &mut Self::Context) {
+        let count = msg.all.len();
+        let all = msg.all.into_iter().map(|(username, c)| {
+            let credentials = Arc::new(EndpointCredentials {
+                realm: c.realm,
+                ha1: Ha1Set {
+                    md5: c.ha1_md5,
+                    sha256: c.ha1_sha256,
+                },
+            });
+            (username, credentials)
+        });
+        // Dated from the query's start, so nothing is believed longer than it may be.
+        self.credentials.refresh(all, msg.started);
+        debug!(endpoints = count, "registrar: credentials loaded");
+    }
 }
 
 impl Handler<CredentialsFetched> for RegistrarActor {
