@@ -70,6 +70,22 @@ pub struct ChildFailed {
     pub message: String,
 }
 
+/// Counts a child actor's failure (`sip_actor_failures_total`) and returns its
+/// `child_failed` event in `layer`, for the supervisor to complete and publish.
+pub fn failure_event(
+    services: &crate::stack::Services,
+    failed: &ChildFailed,
+    layer: crate::events::Layer,
+) -> crate::events::EventDraft {
+    if let Some(m) = &services.metrics {
+        m.actor_failed(failed.kind.label());
+    }
+    crate::events::EventDraft::new(layer, &failed.call_id)
+        .kind("child_failed")
+        .cause(failed.message.clone())
+        .detail(serde_json::json!({ "actor": failed.kind.to_string() }))
+}
+
 /// Fault injection: the receiving child actor panics inside its guard, exactly as a bug in a
 /// handler would, and is supervised accordingly. Used by the supervision test.
 #[derive(Debug, Clone, Copy, Message)]

@@ -277,12 +277,13 @@ impl CallMachine {
         }
         if self.state.is_setup() {
             self.cancel_callee();
-            self.reject_caller(480, "No Answer");
-            self.finish(
+            self.refuse(
+                480,
+                "No Answer",
                 CallState::Timeout,
                 "no answer",
                 Disposition::NoAnswer,
-                Some(HangupBy::System),
+                HangupBy::System,
             );
         }
     }
@@ -303,24 +304,26 @@ impl CallMachine {
             CallInput::CalleeTimedOut => {
                 self.callee_final = true;
                 if self.state.is_setup() {
-                    self.reject_caller(408, "Request Timeout");
-                    self.finish(
+                    self.refuse(
+                        408,
+                        "Request Timeout",
                         CallState::Timeout,
                         "the callee did not answer the INVITE (timer B)",
                         Disposition::NoAnswer,
-                        Some(HangupBy::System),
+                        HangupBy::System,
                     );
                 }
             }
             CallInput::CalleeUnreachable { why } => {
                 self.callee_final = true;
                 if self.state.is_setup() {
-                    self.reject_caller(480, "Callee Unreachable");
-                    self.finish(
+                    self.refuse(
+                        480,
+                        "Callee Unreachable",
                         CallState::Failed,
                         &why,
                         Disposition::Failed,
-                        Some(HangupBy::System),
+                        HangupBy::System,
                     );
                 }
             }
@@ -344,12 +347,13 @@ impl CallMachine {
             CallInput::Hangup { cause } => {
                 if self.state.is_setup() {
                     self.cancel_callee();
-                    self.reject_caller(480, "Call Ended");
-                    self.finish(
+                    self.refuse(
+                        480,
+                        "Call Ended",
                         CallState::Disconnected,
                         &cause,
                         Disposition::Failed,
-                        Some(HangupBy::System),
+                        HangupBy::System,
                     );
                 } else {
                     self.end_both(&cause, HangupBy::System);
@@ -415,12 +419,13 @@ impl CallMachine {
             self.actions.push(CallAction::Bye(Side::Callee));
         }
         if self.state.is_setup() {
-            self.reject_caller(488, why);
-            self.finish(
+            self.refuse(
+                488,
+                why,
                 CallState::Failed,
                 why,
                 Disposition::Failed,
-                Some(HangupBy::System),
+                HangupBy::System,
             );
         }
     }
@@ -442,12 +447,13 @@ impl CallMachine {
         } else {
             sip::reason_phrase(to_caller).to_owned()
         };
-        self.reject_caller(to_caller, &reason);
-        self.finish(
+        self.refuse(
+            to_caller,
+            &reason,
             CallState::Failed,
             &format!("{status} from the callee"),
             disposition,
-            Some(HangupBy::Callee),
+            HangupBy::Callee,
         );
     }
 
@@ -459,12 +465,13 @@ impl CallMachine {
             } else {
                 self.cancel_callee();
             }
-            self.reject_caller(488, why);
-            self.finish(
+            self.refuse(
+                488,
+                why,
                 CallState::Failed,
                 why,
                 Disposition::Failed,
-                Some(HangupBy::System),
+                HangupBy::System,
             );
         } else if self.state == CallState::Confirmed {
             self.end_both(why, HangupBy::System);
@@ -482,12 +489,13 @@ impl CallMachine {
             // INVITE still needs a final response.
             state if state.is_setup() && side == Side::Caller => {
                 self.cancel_callee();
-                self.reject_caller(487, "Request Terminated");
-                self.finish(
+                self.refuse(
+                    487,
+                    "Request Terminated",
                     CallState::Disconnected,
                     "BYE from the caller before the answer",
                     Disposition::Cancelled,
-                    Some(HangupBy::Caller),
+                    HangupBy::Caller,
                 );
             }
             _ => {}
@@ -503,12 +511,13 @@ impl CallMachine {
             ),
             state if state.is_setup() => {
                 self.cancel_callee();
-                self.reject_caller(500, "Call Leg Lost");
-                self.finish(
+                self.refuse(
+                    500,
+                    "Call Leg Lost",
                     CallState::Failed,
                     &format!("{} leg lost: {cause}", side.as_str()),
                     Disposition::Failed,
-                    Some(HangupBy::System),
+                    HangupBy::System,
                 );
             }
             _ => {}
@@ -552,6 +561,20 @@ impl CallMachine {
             self.cancel_sent = true;
             self.actions.push(CallAction::CancelCallee);
         }
+    }
+
+    /// Refuses the caller with `status` and ends the call in `to`.
+    fn refuse(
+        &mut self,
+        status: u16,
+        reason: &str,
+        to: CallState,
+        cause: &str,
+        disposition: Disposition,
+        by: HangupBy,
+    ) {
+        self.reject_caller(status, reason);
+        self.finish(to, cause, disposition, Some(by));
     }
 
     fn reject_caller(&mut self, status: u16, reason: &str) {

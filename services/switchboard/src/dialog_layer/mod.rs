@@ -39,10 +39,10 @@ pub use actor::DialogActor;
 pub use control::{DialogNotice, DialogNoticeKind, Hangup, SendDtmfInfo, UacResponse};
 pub use info::{dtmf_event, source_name};
 
-use crate::events::{EventDraft, Layer};
+use crate::events::Layer;
 use crate::stack::Services;
 use crate::stats::SipCounters;
-use crate::supervision::{ChildFailed, InjectPanic};
+use crate::supervision::{ChildFailed, InjectPanic, failure_event};
 use crate::transaction_layer::{Respond, TransactionLayer, TxEvent, TxEventKind};
 use crate::transport::Flow;
 use crate::ua_core::UaCore;
@@ -381,22 +381,15 @@ impl Handler<ChildFailed> for DialogSupervisor {
     type Result = ();
 
     fn handle(&mut self, failed: ChildFailed, _ctx: &mut Self::Context) {
-        if let Some(m) = &self.services.metrics {
-            m.actor_failed(failed.kind.label());
-        }
         error!(
             call_id = %failed.call_id,
             dialog = %failed.name,
             panic = %failed.message,
             "dialog actor panicked; stopped and forgotten (other dialogs carry on)"
         );
-        self.services.publish(
-            EventDraft::new(Layer::Dialog, &failed.call_id)
-                .kind("child_failed")
-                .dialog(failed.name.clone())
-                .cause(failed.message.clone())
-                .detail(serde_json::json!({ "actor": failed.kind.to_string() })),
-        );
+        let event =
+            failure_event(&self.services, &failed, Layer::Dialog).dialog(failed.name.clone());
+        self.services.publish(event);
         let id = self
             .children
             .iter()

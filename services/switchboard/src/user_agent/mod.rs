@@ -34,13 +34,13 @@ use crate::call::announce::{Announce, AnnouncementActor};
 use crate::call::{self, CallActor, CallConfig, CallEnv, CallSetup};
 use crate::dialog_layer::{Abort, DialogActor, Dialogs};
 use crate::echo::{self, EchoConfig};
-use crate::events::{EventDraft, Layer};
+use crate::events::Layer;
 use crate::registrar::{RegisterRequest, RegistrarActor};
 use crate::rtp::{
     EchoMedia, PortAllocator, RtpEndpoint, RtpEndpointSetup, RtpMetrics, SharedPorts, bind_pair,
 };
 use crate::stack::Services;
-use crate::supervision::{ChildFailed, InjectPanic};
+use crate::supervision::{ChildFailed, InjectPanic, failure_event};
 use crate::transaction_layer::TransactionLayer;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
 use crate::transport::TransportKind;
@@ -417,20 +417,13 @@ impl Handler<ChildFailed> for UserAgent {
 
     /// A call actor panicked: it tore its call down itself; count, log and publish it.
     fn handle(&mut self, failed: ChildFailed, _ctx: &mut Self::Context) {
-        if let Some(m) = &self.services.metrics {
-            m.actor_failed(failed.kind.label());
-        }
         error!(
             call_id = %failed.call_id,
             panic = %failed.message,
             "call actor panicked; its call was ended (other calls carry on)"
         );
-        self.services.publish(
-            EventDraft::new(Layer::Call, &failed.call_id)
-                .kind("child_failed")
-                .cause(failed.message.clone())
-                .detail(serde_json::json!({ "actor": failed.kind.to_string() })),
-        );
+        let event = failure_event(&self.services, &failed, Layer::Call);
+        self.services.publish(event);
         self.calls
             .retain(|_, (call_id, _)| *call_id != failed.call_id);
     }
