@@ -15,6 +15,10 @@
 #   KAMAILIO_CHILDREN Kamailio's UDP worker processes [2: the machine has two cores;
 #                     Kamailio's own default is 8]
 #   RUST_LOG          Switchboard's log level [info, its default]
+#   SIPP_BUFFER       SIPp's socket send and receive buffer, bytes [4194304]: with SIPp's
+#                     default (64 KiB asked, 128 KiB given) its own socket drops responses
+#                     that arrive in bursts, which shows as retransmissions of the server
+#                     under test (the kernel caps it at net.core.rmem_max)
 #   SWITCHBOARD_BIN   a switchboard binary to run instead of building this tree's (to compare
 #                     builds back to back)
 #   SIP_WORKERS       Switchboard's [sip] workers, its SIP threads [unset: its default,
@@ -81,6 +85,7 @@ KAMAILIO_CHILDREN="${KAMAILIO_CHILDREN:-2}"
 export RUST_LOG="${RUST_LOG:-info}"
 SIP_WORKERS="${SIP_WORKERS:-}"
 SWITCHBOARD_BIN="${SWITCHBOARD_BIN:-}"
+SIPP_BUFFER="${SIPP_BUFFER:-4194304}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -391,7 +396,7 @@ run_sipp() {
         {
             time timeout -k 5 "$((limit + 10))" sipp "127.0.0.1:$SIP_PORT" \
                 -sf "$scenario" -inf "$inf" -t u1 -i 127.0.0.1 -p "$SIPP_PORT" -mp "$MEDIA_PORT" \
-                -r "$rate" -m "$calls" -l "$open" -nostdin \
+                -r "$rate" -m "$calls" -l "$open" -nostdin -buff_size "$SIPP_BUFFER" \
                 -timeout "${limit}s" -timeout_error -default_behaviors all,-bye \
                 -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1 -trace_err \
                 "$@" >sipp.out 2>&1
