@@ -4,6 +4,12 @@
 //! Changes are coalesced per binding: only the latest state of each binding is written, so a
 //! database outage costs memory bounded by the number of bindings, and nothing is lost — the
 //! batch that failed goes back into the queue under any newer changes.
+//!
+//! A refresh that changes nothing stored but the binding's times (same flow, user agent,
+//! path, q, instance) is written only once the stored expiry covers less than
+//! [`REWRITE_BELOW`] of the new lifetime: a phone refreshing every minute (NAT keep-alive
+//! style) or a benchmark re-registering every second costs a write every few minutes, not
+//! one per REGISTER, and a restart restores it with at most a tenth of its lifetime less.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -161,21 +167,69 @@ impl super::RegistrarActor {
     }
 }
 
+/// A refresh is written when the stored expiry covers less than this share of the new
+/// lifetime (nine tenths).
+pub const REWRITE_BELOW: (u64, u64) = (9, 10);
+
+/// What was last queued for a binding: its expiry and a digest of what else is stored.
+struct Queued {
+    expires_at: UnixTime,
+    digest: u64,
+}
+
+/// The stored fields of a binding other than its times, CSeq and Call-ID, as one number.
+fn digest(b: &Binding) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &b.flow,
+        &b.user_agent,
+        b.q_milli,
+        &b.path,
+        &b.instance_id,
+        b.reg_id,
+        b.registered_at,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
 /// Binding changes waiting to be written, latest per binding.
 #[derive(Default)]
 pub struct PersistQueue {
     pending: HashMap<BindingKey, RegistrationChange>,
+    queued: HashMap<BindingKey, Queued>,
 }
 
 impl PersistQueue {
-    /// The binding was added or refreshed.
-    pub fn saved(&mut self, b: &Binding) {
+    /// The binding was added or refreshed at `now` (a refresh of its times alone may be
+    /// left unwritten for a while: see the module documentation).
+    pub fn saved(&mut self, b: &Binding, now: UnixTime) {
+        let key = b.key();
+        let digest = digest(b);
+        if let Some(q) = self.queued.get(&key) {
+            let (num, den) = REWRITE_BELOW;
+            let stored_left = q.expires_at.ms_since(now);
+            let new_left = b.expires_at.ms_since(now);
+            if q.digest == digest && stored_left.saturating_mul(den) >= new_left.saturating_mul(num)
+            {
+                return;
+            }
+        }
+        self.queued.insert(
+            key.clone(),
+            Queued {
+                expires_at: b.expires_at,
+                digest,
+            },
+        );
         self.pending
-            .insert(b.key(), RegistrationChange::Save(record_of(b)));
+            .insert(key, RegistrationChange::Save(record_of(b)));
     }
 
     /// The binding is gone.
     pub fn removed(&mut self, b: &Binding) {
+        self.queued.remove(&b.key());
         self.pending.insert(
             b.key(),
             RegistrationChange::Remove {
@@ -281,7 +335,7 @@ mod tests {
     fn the_queue_keeps_the_latest_change_per_binding() {
         let mut q = PersistQueue::default();
         let mut b = binding("sip:a@h");
-        q.saved(&b);
+        q.saved(&b, UnixTime(1_700_000_000_000));
         b.reachability = Reachability::Unreachable;
         q.reachability(&b);
         let batch = q.take();
@@ -299,11 +353,43 @@ mod tests {
     fn a_failed_batch_goes_back_under_newer_changes() {
         let mut q = PersistQueue::default();
         let b = binding("sip:a@h");
-        q.saved(&b);
+        q.saved(&b, UnixTime(1_700_000_000_000));
         let failed = q.take();
         q.removed(&b);
         q.put_back(failed);
         assert_eq!(q.len(), 1);
         assert!(matches!(q.take()[0].1, RegistrationChange::Remove { .. }));
+    }
+
+    #[test]
+    fn refreshes_of_the_times_alone_are_written_when_the_stored_expiry_runs_low() {
+        let mut q = PersistQueue::default();
+        let t0 = UnixTime(1_700_000_000_000);
+        let mut b = binding("sip:a@h");
+        b.expires_at = t0.plus_secs(3600);
+        q.saved(&b, t0);
+        assert_eq!(q.take().len(), 1, "a new binding is written");
+        // Refreshed a second later for another 3600 s: the stored expiry still covers it.
+        let t1 = t0.plus_secs(1);
+        b.expires_at = t1.plus_secs(3600);
+        b.cseq += 1;
+        q.saved(&b, t1);
+        assert!(q.is_empty(), "a refresh of the times alone waits");
+        // Once the stored expiry covers less than nine tenths of the new lifetime, it is written.
+        let t2 = t0.plus_secs(400);
+        b.expires_at = t2.plus_secs(3600);
+        q.saved(&b, t2);
+        assert_eq!(q.take().len(), 1, "the stored expiry ran low");
+        // Anything else that changed is written at once (a NAT rebinding here).
+        let t3 = t2.plus_secs(1);
+        b.expires_at = t3.plus_secs(3600);
+        b.flow.source = "192.0.2.7:6000".parse().expect("address");
+        q.saved(&b, t3);
+        assert_eq!(q.take().len(), 1, "a new source is written at once");
+        // After a removal the binding counts as new again.
+        q.removed(&b);
+        q.take();
+        q.saved(&b, t3);
+        assert_eq!(q.take().len(), 1);
     }
 }

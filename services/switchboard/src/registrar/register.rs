@@ -294,7 +294,7 @@ impl RegistrarActor {
     fn binding_changed(&mut self, change: &BindingChange, request: &Request) {
         match change {
             BindingChange::Saved(b) => {
-                self.persist.saved(b);
+                self.persist.saved(b, unix_now());
                 let new = b.registered_at == b.refreshed_at;
                 let result = if new {
                     RegistrationResult::Registered
