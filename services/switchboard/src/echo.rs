@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use media::codec::G711Law;
 use media::sdp::{Codec, Encoding, LocalMediaConfig, SessionDescription, negotiate_answer};
-use sip::{Host, Uri};
+use sip::Uri;
 
 use crate::rtp::{EchoMediaConfig, MediaConfig};
 use crate::transport::Flow;
@@ -55,15 +55,8 @@ pub fn is_echo_target(uri: &Uri, flow: &Flow) -> bool {
     let Some(sip) = uri.as_sip() else {
         return false;
     };
-    if sip.user_decoded().as_deref() != Some(ECHO_USER.as_bytes()) {
-        return false;
-    }
-    match &sip.host {
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        host => host
-            .ip()
-            .is_some_and(|ip| ip == flow.local.ip() || flow.local.ip().is_unspecified()),
-    }
+    sip.user_decoded().as_deref() == Some(ECHO_USER.as_bytes())
+        && crate::call::is_local_host(uri, flow.local.ip())
 }
 
 /// The address to advertise (Contact, SDP `c=`, Via of our requests) for a request that came

@@ -10,7 +10,7 @@
 //! first stops the prompts. Call-layer events: `announcement_started`, `state`
 //! (calling → ringing → confirmed → disconnected, or failed), `announcement_finished`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use actix::{
@@ -192,11 +192,7 @@ impl AnnouncementActor {
             }
         };
         self.ports = Some(ports);
-        let local = if flow.local.ip().is_unspecified() {
-            SocketAddr::new(self.local_ip, flow.local.port())
-        } else {
-            flow.local
-        };
+        let local = flow.local;
         let parties = Parties {
             caller_user: "switchboard".to_owned(),
             caller_display: Some(
@@ -276,11 +272,8 @@ impl AnnouncementActor {
         };
         match Dialog::new_uac(invite, response, false, self.env.dialogs.config()) {
             Ok((dialog, actions)) => {
-                let local = if flow.local.ip().is_unspecified() {
-                    SocketAddr::new(self.local_ip, flow.local.port())
-                } else {
-                    flow.local
-                };
+                // Specified: `call` refused an unspecified listen address.
+                let local = flow.local;
                 let owner: Recipient<DialogNotice> = ctx.address().recipient();
                 self.dialog =
                     Some(

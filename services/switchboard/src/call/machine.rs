@@ -459,12 +459,8 @@ impl CallMachine {
 
     fn on_media_failed(&mut self, why: &str) {
         if self.state.is_setup() {
-            if self.callee_final {
-                // The 2xx was ACKed already; end the callee's side.
-                self.actions.push(CallAction::Bye(Side::Callee));
-            } else {
-                self.cancel_callee();
-            }
+            // Every final response from the callee ends the setup, so it has sent none yet.
+            self.cancel_callee();
             self.refuse(
                 488,
                 why,

@@ -15,7 +15,7 @@ use std::time::Instant;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use bytestring::ByteString;
 use sip::dialog::{Cause, Dialog, DialogAction, DialogState, RequestVerdict, StateChange};
-use sip::{Header, Method, Request, Response, SipMessage, Via, Warning};
+use sip::{Header, Method, Request, Response, SipMessage, Via};
 use tracing::{Span, debug, info, info_span, warn};
 
 use super::control::{DialogNotice, DialogNoticeKind, Hangup, SendDtmfInfo, UacResponse};
@@ -377,14 +377,14 @@ impl DialogActor {
             Method::Options => self.core.options_ok(request),
             Method::Info => self.answer_info(request),
             // Media changes arrive with the media issue; until then the session stays as is.
-            Method::Invite => self
-                .core
-                .response(request, 488)
-                .with_header(Header::Warning(vec![Warning {
-                    code: 399,
-                    agent: ByteString::from(self.local.ip().to_string()),
-                    text: ByteString::from_static("\"re-INVITE is not supported yet\""),
-                }])),
+            Method::Invite => {
+                self.core
+                    .response(request, 488)
+                    .with_header(crate::ua_core::warning_399(
+                        &self.local.ip().to_string(),
+                        "re-INVITE is not supported yet",
+                    ))
+            }
             _ => self
                 .core
                 .response(request, 501)

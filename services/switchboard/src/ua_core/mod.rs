@@ -498,6 +498,16 @@ impl UaCore {
     }
 }
 
+/// `Warning: 399 <agent> "<why>"` (RFC 3261 §20.43: miscellaneous warning), saying why
+/// Switchboard refused a request; double quotes in `why` become single ones.
+pub fn warning_399(agent: &str, why: &str) -> Header {
+    Header::Warning(vec![sip::Warning {
+        code: 399,
+        agent: ByteString::from(agent.to_owned()),
+        text: ByteString::from(format!("\"{}\"", why.replace('"', "'"))),
+    }])
+}
+
 /// `Supported: path`.
 pub fn supported() -> Header {
     Header::Supported(

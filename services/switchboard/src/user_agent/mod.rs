@@ -27,7 +27,7 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle}
 use bytestring::ByteString;
 use sip::dialog::{Dialog, uas_response};
 use sip::transaction::TransactionKey;
-use sip::{Header, MediaType, Method, NameAddr, Request, Response, SipUri, Uri, Warning};
+use sip::{Header, MediaType, Method, NameAddr, Request, Response};
 use tracing::{debug, error, info, info_span, warn};
 
 use crate::call::announce::{Announce, AnnouncementActor};
@@ -43,8 +43,7 @@ use crate::stack::Services;
 use crate::supervision::{ChildFailed, InjectPanic, failure_event};
 use crate::transaction_layer::TransactionLayer;
 use crate::transaction_layer::{Respond, TransactionActor, TxEvent, TxEventKind};
-use crate::transport::TransportKind;
-use crate::ua_core::{UaCore, allow, new_tag};
+use crate::ua_core::{UaCore, allow, new_tag, warning_399};
 
 /// An echo call that rang and waits for its answer.
 struct PendingCall {
@@ -245,15 +244,10 @@ impl UserAgent {
     /// A final refusal of `invite` with a 399 Warning saying `why`.
     fn refuse(&self, event: &TxEvent, invite: &Request, status: u16, why: &str, agent: &str) {
         info!(status, reason = %why, "echo call refused");
-        let warning = Warning {
-            code: 399,
-            agent: ByteString::from(agent.to_owned()),
-            text: ByteString::from(format!("\"{}\"", why.replace('"', "'"))),
-        };
         let response = self
             .core
             .response(invite, status)
-            .with_header(Header::Warning(vec![warning]));
+            .with_header(warning_399(agent, why));
         event.tx.do_send(Respond::plain(response));
     }
 
@@ -287,7 +281,12 @@ impl UserAgent {
         };
         let sdp = answered.sdp;
         let local = SocketAddr::new(local_ip, flow.local.port());
-        let contact = contact(local, flow.transport);
+        // Our Contact in the echo dialog: `sip:echo@<local>` (`transport=tcp` over TCP).
+        let contact = NameAddr::new(call::outbound::local_uri(
+            echo::ECHO_USER,
+            local,
+            flow.transport,
+        ));
         let tag = new_tag();
         let server = Header::Server(ByteString::from_static(crate::SERVER_NAME));
         let ringing = uas_response(invite, 180, &tag, &contact).with_header(server.clone());
@@ -389,19 +388,6 @@ impl UserAgent {
             });
         }
     }
-}
-
-/// Our Contact for a dialog: `sip:echo@<local>` (with `transport=tcp` over TCP).
-fn contact(local: SocketAddr, transport: TransportKind) -> NameAddr {
-    let mut uri = SipUri::new(
-        Some(echo::ECHO_USER),
-        sip::Host::from(local.ip()),
-        Some(local.port()),
-    );
-    if transport == TransportKind::Tcp {
-        uri.params.set("transport", Some("tcp"));
-    }
-    NameAddr::new(Uri::Sip(uri))
 }
 
 impl Actor for UserAgent {

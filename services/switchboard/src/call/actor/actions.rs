@@ -56,11 +56,7 @@ impl CallActor {
             CallAction::Bye(side) => {
                 let dialog = match side {
                     Side::Caller => self.caller_dialog.clone(),
-                    Side::Callee => self
-                        .callee
-                        .as_ref()
-                        .and_then(|c| c.dialog.as_ref())
-                        .map(|(_, d)| d.clone()),
+                    Side::Callee => self.callee_dialog(),
                 };
                 if let Some(dialog) = dialog {
                     dialog.do_send(Hangup {

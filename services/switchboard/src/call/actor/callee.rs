@@ -31,7 +31,7 @@ impl CallActor {
                 let first = self.machine.as_ref().is_some_and(|m| !m.callee_settled());
                 let live = self.machine.as_ref().is_some_and(|m| !m.state().is_final());
                 self.ensure_callee_dialog(&response, ctx);
-                if let Some((_, dialog)) = self.callee.as_ref().and_then(|c| c.dialog.as_ref()) {
+                if let Some(dialog) = self.callee_dialog() {
                     dialog.do_send(UacResponse(response.clone()));
                 }
                 if !first {
@@ -53,7 +53,7 @@ impl CallActor {
             _ => {
                 let reason = response.reason.to_string();
                 self.input(CallInput::CalleeRejected { status, reason }, ctx);
-                if let Some((_, dialog)) = self.callee.as_ref().and_then(|c| c.dialog.as_ref()) {
+                if let Some(dialog) = self.callee_dialog() {
                     dialog.do_send(UacResponse(response));
                 }
             }

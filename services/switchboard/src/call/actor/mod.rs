@@ -20,7 +20,7 @@ use registrar::location::Binding;
 use serde_json::json;
 use sip::dialog::{Dialog, DialogId, uas_response};
 use sip::transaction::TransactionKey;
-use sip::{Header, MediaType, NameAddr, Request, Response, Warning};
+use sip::{Header, MediaType, NameAddr, Request, Response};
 use store::Store;
 use store::writer::{CdrRecord, Direction, Record, WriterHandle};
 use time::OffsetDateTime;
@@ -269,7 +269,7 @@ impl CallActor {
     }
 
     /// The callee's dialog, once there is one.
-    fn callee_dialog(&self) -> Option<Addr<DialogActor>> {
+    pub(super) fn callee_dialog(&self) -> Option<Addr<DialogActor>> {
         self.callee
             .as_ref()
             .and_then(|c| c.dialog.as_ref())
@@ -470,11 +470,7 @@ impl CallActor {
     fn send_info_digit(&mut self, msg: &LegDtmf) {
         let dialog = match msg.leg {
             LegId::A => self.caller_dialog.clone(),
-            LegId::B => self
-                .callee
-                .as_ref()
-                .and_then(|c| c.dialog.as_ref())
-                .map(|(_, d)| d.clone()),
+            LegId::B => self.callee_dialog(),
         };
         match dialog {
             Some(dialog) => dialog.do_send(SendDtmfInfo {

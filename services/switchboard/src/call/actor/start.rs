@@ -179,10 +179,9 @@ impl CallActor {
     }
 
     pub(super) fn with_warning(&self, response: Response, why: &str) -> Response {
-        response.with_header(Header::Warning(vec![Warning {
-            code: 399,
-            agent: ByteString::from(self.setup.local_ip.to_string()),
-            text: ByteString::from(format!("\"{}\"", why.replace('"', "'"))),
-        }]))
+        response.with_header(crate::ua_core::warning_399(
+            &self.setup.local_ip.to_string(),
+            why,
+        ))
     }
 }
