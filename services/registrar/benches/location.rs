@@ -91,7 +91,7 @@ fn template() -> Request {
 
 fn for_phone(template: &Request, k: usize, cseq: u32) -> Request {
     let mut request = template.clone();
-    for h in request.headers.0.iter_mut() {
+    for h in request.headers.iter_mut() {
         match h {
             Header::CSeq(c) => c.seq = cseq,
             Header::Contact(c) => {

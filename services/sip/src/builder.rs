@@ -70,7 +70,7 @@ impl Response {
     /// A response to `req` per §8.2.6: Via, From, To, Call-ID and CSeq copied, a To tag added
     /// (when `to_tag` is given, the status is above 100 and To has none), Content-Length 0.
     pub fn from_request(req: &Request, status: u16, to_tag: Option<&str>) -> Response {
-        let mut headers = Headers(Vec::with_capacity(8));
+        let mut headers = Headers::with_capacity(8);
         for h in req.headers.iter() {
             match h {
                 Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => {
@@ -123,7 +123,7 @@ fn insert_before_length(headers: &mut Headers, h: Header) {
         .iter()
         .position(|x| matches!(x, Header::ContentLength(_)))
     {
-        Some(k) => headers.0.insert(k, h),
+        Some(k) => headers.as_mut_vec().insert(k, h),
         None => headers.push(h),
     }
 }
@@ -150,7 +150,7 @@ impl RequestBuilder {
             request: Request {
                 method,
                 uri,
-                headers: Headers(vec![Header::MaxForwards(70)]),
+                headers: Headers(std::sync::Arc::new(vec![Header::MaxForwards(70)])),
                 body: Bytes::new(),
             },
         }

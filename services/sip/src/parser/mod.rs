@@ -345,7 +345,7 @@ fn assemble<'h>(
     body_offset: usize,
     lines: impl ExactSizeIterator<Item = LineRef<'h>>,
 ) -> Result<SipMessage, ParseError> {
-    let mut headers = Headers(Vec::with_capacity(lines.len()));
+    let mut headers = Headers::with_capacity(lines.len());
     let mut content_length: Option<(u32, usize)> = None;
     for (name_src, name, src, value, value_offset) in lines {
         let typed = type_header(name_src, name, src, value, value_offset)?;

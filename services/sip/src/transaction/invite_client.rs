@@ -152,7 +152,7 @@ impl_transaction!(InviteClientTransaction);
 /// Max-Forwards of the INVITE, its top Via only, To from the response (with the tag), and the
 /// INVITE's CSeq number with method ACK.
 pub(super) fn build_ack(invite: &Request, response: &Response) -> Request {
-    let mut headers = Headers(Vec::with_capacity(8));
+    let mut headers = Headers::with_capacity(8);
     let mut via_done = false;
     let mut max_forwards = false;
     for h in invite.headers.iter() {
@@ -181,7 +181,7 @@ pub(super) fn build_ack(invite: &Request, response: &Response) -> Request {
     }
     if !max_forwards {
         headers
-            .0
+            .as_mut_vec()
             .insert(usize::from(via_done), Header::MaxForwards(70));
     }
     headers.push(Header::ContentLength(0));
