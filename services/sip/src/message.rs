@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write as _};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::error::ParseErrorKind;
@@ -103,7 +103,7 @@ impl Headers {
 
     /// The topmost Via, for changing `received` and `rport`.
     pub fn top_via_mut(&mut self) -> Option<&mut Via> {
-        self.0.iter_mut().find_map(|h| match h {
+        self.iter_mut().find_map(|h| match h {
             Header::Via(v) => v.first_mut(),
             _ => None,
         })
@@ -130,7 +130,7 @@ impl Headers {
     pub fn accept(&self) -> Option<Vec<&MediaType>> {
         let mut any = false;
         let mut out = Vec::new();
-        for h in &self.0 {
+        for h in self.0.iter() {
             if let Header::Accept(v) = h {
                 any = true;
                 out.extend(v.iter());
@@ -169,43 +169,53 @@ impl Headers {
     }
 }
 
-fn write_head(out: &mut BytesMut, start: fmt::Arguments<'_>, headers: &Headers, body: &Bytes) {
-    let mut text = String::with_capacity(256 + headers.0.len() * 48);
-    // Writing to a String cannot fail.
-    let _ = text.write_fmt(start);
-    text.push_str("\r\n");
+/// `fmt::Write` into bytes: the head is formatted straight into the datagram's buffer.
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Serializes a message: start line, headers, blank line, body, into one buffer of the
+/// message's size (a final response lingers for timer J: spare capacity would linger too).
+fn serialize(start: fmt::Arguments<'_>, headers: &Headers, body: &Bytes) -> Bytes {
+    let mut out = Vec::with_capacity(128 + headers.len() * 72 + body.len());
+    // Writing to a Vec cannot fail.
+    let _ = ByteWriter(&mut out).write_fmt(start);
+    out.extend_from_slice(b"\r\n");
     for h in headers.iter() {
         match h {
             // Unknown headers go out byte for byte, not through lossy UTF-8.
             Header::Other { name, value } => {
-                out.put_slice(text.as_bytes());
-                text.clear();
-                out.put_slice(name.as_str().as_bytes());
-                out.put_slice(b": ");
-                out.put_slice(value);
-                out.put_slice(b"\r\n");
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
             }
             _ => {
-                let _ = write!(text, "{h}\r\n");
+                let _ = write!(ByteWriter(&mut out), "{h}");
             }
         }
+        out.extend_from_slice(b"\r\n");
     }
-    text.push_str("\r\n");
-    out.put_slice(text.as_bytes());
-    out.put_slice(body);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    if out.capacity() - out.len() > 256 {
+        out.shrink_to_fit();
+    }
+    Bytes::from(out)
 }
 
 impl Request {
     /// Serializes the request. Headers are written as stored: keep Content-Length true.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(512 + self.body.len());
-        write_head(
-            &mut out,
+        serialize(
             format_args!("{} {} SIP/2.0", self.method, self.uri),
             &self.headers,
             &self.body,
-        );
-        out.freeze()
+        )
     }
 
     /// Checks the mandatory headers and that CSeq names this request's method.
@@ -221,14 +231,11 @@ impl Request {
 impl Response {
     /// Serializes the response. Headers are written as stored: keep Content-Length true.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(512 + self.body.len());
-        write_head(
-            &mut out,
+        serialize(
             format_args!("SIP/2.0 {} {}", self.status, self.reason),
             &self.headers,
             &self.body,
-        );
-        out.freeze()
+        )
     }
 
     /// Checks the mandatory headers.

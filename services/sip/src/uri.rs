@@ -58,10 +58,35 @@ impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Domain(d) => f.write_str(d),
-            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv4(a) => write_ipv4(f, *a),
             Host::Ipv6(a) => write!(f, "[{a}]"),
         }
     }
+}
+
+/// Dotted-quad without `Ipv4Addr`'s `Display`, which formats through a padding buffer: every
+/// Via and Contact written carries an address.
+fn write_ipv4(f: &mut fmt::Formatter<'_>, a: Ipv4Addr) -> fmt::Result {
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            buf[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    // Only ASCII digits and dots were written.
+    f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
 }
 
 /// A `name=value` header carried in a SIP URI after `?`.
@@ -552,4 +577,23 @@ pub(crate) fn uri<'a>(src: &Bytes, i: &'a [u8], ctx: UriContext) -> PResult<'a, 
             rest: ascii(src, rest),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::Host;
+
+    #[test]
+    fn ipv4_hosts_are_written_as_dotted_quads() {
+        for a in [
+            Ipv4Addr::new(0, 0, 0, 0),
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(10, 200, 3, 255),
+            Ipv4Addr::new(9, 99, 100, 109),
+        ] {
+            assert_eq!(Host::Ipv4(a).to_string(), a.to_string());
+        }
+    }
 }
