@@ -35,7 +35,7 @@ impl RegistrarActor {
         let source = event.flow.peer.ip();
         if let Some(until) = self.lockout.locked_until(source, now) {
             self.count_failure(AuthFailure::LockedOut);
-            info!(security_event = "auth_refused_locked_out", source = %source, seconds_left = now.secs_until(until), "REGISTER from a locked-out source: 403");
+            info!(call_id = %event.call_id, transaction = %event.key, security_event = "auth_refused_locked_out", source = %source, seconds_left = now.secs_until(until), "REGISTER from a locked-out source: 403");
             let response = self.locked_out_response(&request);
             respond(&event, response);
             return;
@@ -43,7 +43,7 @@ impl RegistrarActor {
         let aor = match address_of_record(&request) {
             Ok(aor) => aor,
             Err(reply) => {
-                info!(status = reply.status, reason = ?reply.reason, "REGISTER refused");
+                info!(call_id = %event.call_id, transaction = %event.key, status = reply.status, reason = ?reply.reason, "REGISTER refused");
                 respond(&event, self.reply(&request, reply));
                 return;
             }
@@ -51,13 +51,13 @@ impl RegistrarActor {
         let credentials = match self.digest.credentials(&request) {
             Ok(Some(c)) => c,
             Ok(None) => {
-                debug!(aor = %aor, "REGISTER without credentials for our realm: 401");
+                debug!(call_id = %event.call_id, transaction = %event.key, aor = %aor, "REGISTER without credentials for our realm: 401");
                 respond(&event, self.challenge(&request, now, false));
                 return;
             }
             Err(e) => {
                 let reason = format!("Bad Authorization: {e}");
-                info!(aor = %aor, error = %e, "REGISTER with malformed credentials");
+                info!(call_id = %event.call_id, transaction = %event.key, aor = %aor, error = %e, "REGISTER with malformed credentials");
                 self.auth_failed(&event, &request, None, AuthFailure::Malformed, &reason);
                 return;
             }
@@ -173,12 +173,12 @@ impl RegistrarActor {
         let now = unix_now();
         let user = response.username.as_str();
         let Some(endpoint) = endpoint else {
-            info!(user, aor, "REGISTER for an unknown or disabled endpoint");
+            info!(call_id = %event.call_id, transaction = %event.key, user, aor, "REGISTER for an unknown or disabled endpoint");
             self.auth_failed(event, request, Some(user), AuthFailure::UnknownUser, "");
             return;
         };
         if endpoint.realm != self.digest.realm() {
-            warn!(user, endpoint_realm = %endpoint.realm, registrar_realm = %self.digest.realm(), "endpoint's credentials are for another realm; it cannot authenticate (re-add it for the registrar's realm)");
+            warn!(call_id = %event.call_id, transaction = %event.key, user, endpoint_realm = %endpoint.realm, registrar_realm = %self.digest.realm(), "endpoint's credentials are for another realm; it cannot authenticate (re-add it for the registrar's realm)");
         }
         match self
             .digest
@@ -186,7 +186,7 @@ impl RegistrarActor {
         {
             Verification::Authenticated => {
                 if user != aor {
-                    info!(
+                    info!(call_id = %event.call_id, transaction = %event.key,
                         user,
                         aor, "authenticated user may not register this address-of-record: 403"
                     );
@@ -201,11 +201,11 @@ impl RegistrarActor {
                 self.register(event, request, aor, now);
             }
             Verification::Stale => {
-                debug!(user, "stale nonce with the right password: 401 stale=true");
+                debug!(call_id = %event.call_id, transaction = %event.key, user, "stale nonce with the right password: 401 stale=true");
                 respond(event, self.challenge(request, now, true));
             }
             Verification::ForeignNonce => {
-                debug!(user, "nonce not ours (or from before a restart): fresh 401");
+                debug!(call_id = %event.call_id, transaction = %event.key, user, "nonce not ours (or from before a restart): fresh 401");
                 respond(event, self.challenge(request, now, false));
             }
             Verification::WrongResponse => {
@@ -239,7 +239,7 @@ impl RegistrarActor {
                 source_failures,
                 user_failures,
             } => {
-                info!(security_event = "auth_failed", reason = why.as_str(), source = %source, user = user.unwrap_or("-"), source_failures, user_failures, "REGISTER authentication failed: 401");
+                info!(call_id = %event.call_id, transaction = %event.key, security_event = "auth_failed", reason = why.as_str(), source = %source, user = user.unwrap_or("-"), source_failures, user_failures, "REGISTER authentication failed: 401");
                 let mut response = self.challenge(request, now, false);
                 if !reason.is_empty() {
                     response = response.with_reason(reason);
@@ -251,7 +251,7 @@ impl RegistrarActor {
                     registrar::lockout::LockoutCause::Source => "source",
                     registrar::lockout::LockoutCause::User => "user",
                 };
-                warn!(security_event = "auth_lockout", reason = why.as_str(), source = %source, user = user.unwrap_or("-"), limit, seconds = now.secs_until(until), "too many failed authentications: source locked out");
+                warn!(call_id = %event.call_id, transaction = %event.key, security_event = "auth_lockout", reason = why.as_str(), source = %source, user = user.unwrap_or("-"), limit, seconds = now.secs_until(until), "too many failed authentications: source locked out");
                 if let Some(m) = &self.metrics {
                     m.lockout();
                 }
@@ -279,19 +279,19 @@ impl RegistrarActor {
             .location
             .register(aor, request, flow, &self.register_policy, now);
         if outcome.reply.status >= 300 {
-            info!(aor, status = outcome.reply.status, reason = ?outcome.reply.reason, "REGISTER refused by the location service");
+            info!(call_id = %event.call_id, transaction = %event.key, aor, status = outcome.reply.status, reason = ?outcome.reply.reason, "REGISTER refused by the location service");
             if let Some(m) = &self.metrics {
                 m.registration(RegistrationResult::Refused);
             }
         }
         for change in &outcome.changes {
-            self.binding_changed(change, request);
+            self.binding_changed(event, change, request);
         }
         respond(event, self.reply(request, outcome.reply));
     }
 
     /// Persists, counts, logs and publishes one binding change.
-    fn binding_changed(&mut self, change: &BindingChange, request: &Request) {
+    fn binding_changed(&mut self, event: &TxEvent, change: &BindingChange, request: &Request) {
         match change {
             BindingChange::Saved(b) => {
                 self.persist.saved(b, unix_now());
@@ -305,10 +305,10 @@ impl RegistrarActor {
                     m.registration(result);
                 }
                 if new {
-                    info!(aor = %b.aor, contact = %b.contact, source = %b.flow.source, transport = b.flow.transport.as_str(), expires_in = b.remaining_secs(unix_now()), "endpoint registered");
+                    info!(call_id = %event.call_id, transaction = %event.key, aor = %b.aor, contact = %b.contact, source = %b.flow.source, transport = b.flow.transport.as_str(), expires_in = b.remaining_secs(unix_now()), "endpoint registered");
                     self.publish(binding_event(b, "endpoint_registered", call_id_of(request)));
                 } else {
-                    debug!(aor = %b.aor, contact = %b.contact, "registration refreshed");
+                    debug!(call_id = %event.call_id, transaction = %event.key, aor = %b.aor, contact = %b.contact, "registration refreshed");
                 }
             }
             BindingChange::Removed { binding, cause } => {
@@ -325,7 +325,7 @@ impl RegistrarActor {
                 if let Some(m) = &self.metrics {
                     m.registration(result);
                 }
-                info!(aor = %binding.aor, contact = %binding.contact, cause = kind, "binding removed");
+                info!(call_id = %event.call_id, transaction = %event.key, aor = %binding.aor, contact = %binding.contact, cause = kind, "binding removed");
                 self.publish(binding_event(binding, kind, call_id_of(request)));
             }
         }
