@@ -9,11 +9,12 @@
 //! The transaction actor hands itself over ([`super::messages::Linger`]) once Completed, and
 //! the layer answers retransmissions from here and ends the entry when J fires.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use sip::Method;
 use sip::transaction::TransactionKey;
 
@@ -50,14 +51,16 @@ const GENERATION: Duration = Duration::from_secs(4);
 /// map, each time it doubled its rehash moved every entry at once, a pause of a hundred
 /// milliseconds and more (and a page fault per new page) in the middle of the traffic, enough
 /// for clients to retransmit. So the table is cut into generations by deadline, each
-/// [`GENERATION`] wide with its own map, sized like the previous generation: a generation
-/// holds a few seconds' worth, and the oldest one is dropped whole once it has expired.
-/// (Measured on the benchmark machine: one map of ~330-byte entries paused 110 ms growing
-/// past 229,000 entries and 190 ms past 459,000.)
+/// [`GENERATION`] wide, sized like the previous generation: a generation holds a few
+/// seconds' worth, and the oldest one is dropped whole once it has expired. (Measured on the
+/// benchmark machine: one map of ~330-byte entries paused 110 ms growing past 229,000
+/// entries and 190 ms past 459,000.)
 ///
-/// A key is hashed once per lookup, with one keyed SipHash for the whole table (keys come
-/// from the network), and that hash serves every generation's map: a lookup that misses
-/// probes all of them, which cost a SipHash each when every map had its own keys.
+/// Each entry is stored once, in its generation's list in deadline order; the generation's
+/// index holds only its position (4 bytes), found by the key's hash. A key is hashed once per
+/// lookup, with one keyed SipHash for the whole table (keys come from the network), and that
+/// hash serves every generation. (A map from key to entry plus a queue of keys for the
+/// deadlines kept the 120-byte key three times: about 600 of the 1,400 bytes an entry cost.)
 #[derive(Debug, Default)]
 pub(crate) struct LingeringTable {
     /// Oldest first; deadlines never overlap between generations.
@@ -70,52 +73,77 @@ pub(crate) struct LingeringTable {
 struct Generation {
     /// The first deadline filed here; later ones up to `first + GENERATION` join it.
     first: Instant,
-    entries: HashMap<HashedKey, Lingering, BuildHasherDefault<PrehashedHasher>>,
-    /// Deadlines in insertion order; timer J is the same for every entry, so this is also
-    /// deadline order. A key put in again keeps only its newest entry.
-    order: VecDeque<(Instant, HashedKey)>,
+    /// Entries in insertion order, which is deadline order (timer J is the same for every
+    /// entry); `None` once expired, or replaced by a newer entry under the same key.
+    entries: Vec<Option<Filed>>,
+    /// Where each live entry is in `entries`, by the hash of its key.
+    index: HashTable<u32>,
+    /// Entries before this one have expired.
+    expired: usize,
 }
 
-/// A transaction key with its hash under the table's [`RandomState`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HashedKey {
+#[derive(Debug)]
+struct Filed {
     hash: u64,
     key: TransactionKey,
+    entry: Lingering,
 }
 
-impl Hash for HashedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// Passes on the hash a [`HashedKey`] carries.
-#[derive(Debug, Default)]
-struct PrehashedHasher(u64);
-
-impl Hasher for PrehashedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `HashedKey`; fold anything else in rather than lose it.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+impl Generation {
+    fn with_capacity(first: Instant, size: usize) -> Self {
+        Generation {
+            first,
+            entries: Vec::with_capacity(size),
+            index: HashTable::with_capacity(size),
+            expired: 0,
         }
     }
 
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    /// The position of the live entry filed under `key`.
+    fn position(&self, hash: u64, key: &TransactionKey) -> Option<usize> {
+        let at = |i: &u32| self.entries.get(*i as usize).and_then(Option::as_ref);
+        self.index
+            .find(hash, |i| at(i).is_some_and(|f| f.key == *key))
+            .map(|i| *i as usize)
+    }
+
+    /// Takes the entry at `position` out of the index and the list.
+    fn take(&mut self, position: usize) -> Option<Filed> {
+        let filed = self.entries.get_mut(position)?.take()?;
+        if let Ok(slot) = self
+            .index
+            .find_entry(filed.hash, |i| *i as usize == position)
+        {
+            slot.remove();
+        }
+        Some(filed)
+    }
+
+    fn push(&mut self, filed: Filed) {
+        let Ok(position) = u32::try_from(self.entries.len()) else {
+            // Four billion entries in four seconds cannot happen; if it did, the entry is
+            // only not findable: it still expires with its generation.
+            self.entries.push(Some(filed));
+            return;
+        };
+        let entries = &self.entries;
+        self.index.insert_unique(filed.hash, position, |i| {
+            entries
+                .get(*i as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |f| f.hash)
+        });
+        self.entries.push(Some(filed));
     }
 }
 
 impl LingeringTable {
     /// Files `entry` under `key` (replacing an older entry under the same key).
     pub(crate) fn insert(&mut self, key: TransactionKey, entry: Lingering) {
-        let key = self.hashed(key);
+        let hash = self.hasher.hash_one(&key);
         for g in &mut self.generations {
-            if g.entries.remove(&key).is_some() {
+            if let Some(position) = g.position(hash, &key) {
+                g.take(position);
                 break;
             }
         }
@@ -125,17 +153,13 @@ impl LingeringTable {
             .back()
             .is_some_and(|g| deadline >= g.first && deadline < g.first + GENERATION);
         if !fits {
-            // Sized like the one before, so a steady load never rehashes a generation.
-            let size = self.generations.back().map_or(0, |g| g.order.len());
-            self.generations.push_back(Generation {
-                first: deadline,
-                entries: HashMap::with_capacity_and_hasher(size, BuildHasherDefault::default()),
-                order: VecDeque::with_capacity(size),
-            });
+            // Sized like the one before, so a steady load never grows a generation.
+            let size = self.generations.back().map_or(0, |g| g.entries.len());
+            self.generations
+                .push_back(Generation::with_capacity(deadline, size));
         }
         if let Some(g) = self.generations.back_mut() {
-            g.order.push_back((deadline, key.clone()));
-            g.entries.insert(key, entry);
+            g.push(Filed { hash, key, entry });
         }
     }
 
@@ -144,38 +168,32 @@ impl LingeringTable {
         if self.generations.is_empty() {
             return None;
         }
-        let key = self.hashed(key.clone());
-        self.generations
-            .iter()
-            .rev()
-            .find_map(|g| g.entries.get(&key))
-    }
-
-    fn hashed(&self, key: TransactionKey) -> HashedKey {
-        HashedKey {
-            hash: self.hasher.hash_one(&key),
-            key,
-        }
+        let hash = self.hasher.hash_one(key);
+        self.generations.iter().rev().find_map(|g| {
+            let position = g.position(hash, key)?;
+            g.entries
+                .get(position)
+                .and_then(Option::as_ref)
+                .map(|f| &f.entry)
+        })
     }
 
     /// Removes and returns the entries whose deadline is at or before `now`.
     pub(crate) fn expire(&mut self, now: Instant) -> Vec<(TransactionKey, Lingering)> {
         let mut out = Vec::new();
         while let Some(g) = self.generations.front_mut() {
-            while let Some((deadline, _)) = g.order.front() {
-                if *deadline > now {
+            while g.expired < g.entries.len() {
+                let position = g.expired;
+                let due = g.entries[position]
+                    .as_ref()
+                    .is_none_or(|f| f.entry.deadline <= now);
+                if !due {
                     return out;
                 }
-                let Some((deadline, key)) = g.order.pop_front() else {
-                    break;
-                };
-                // Only the entry this deadline belongs to: a newer one under the same key
-                // waits.
-                if g.entries.get(&key).is_some_and(|e| e.deadline == deadline)
-                    && let Some(entry) = g.entries.remove(&key)
-                {
-                    out.push((key.key, entry));
+                if let Some(filed) = g.take(position) {
+                    out.push((filed.key, filed.entry));
                 }
+                g.expired += 1;
             }
             self.generations.pop_front();
         }
@@ -186,13 +204,13 @@ impl LingeringTable {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&TransactionKey, &Lingering)> {
         self.generations
             .iter()
-            .flat_map(|g| g.entries.iter().map(|(k, e)| (&k.key, e)))
+            .flat_map(|g| g.entries.iter().flatten().map(|f| (&f.key, &f.entry)))
     }
 
     /// How many linger.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.generations.iter().map(|g| g.entries.len()).sum()
+        self.generations.iter().map(|g| g.index.len()).sum()
     }
 }
 
@@ -283,5 +301,44 @@ mod tests {
         assert!(table.expire(t0 + Duration::from_secs(2)).is_empty());
         assert_eq!(table.len(), 1);
         assert_eq!(table.expire(t0 + Duration::from_secs(5)).len(), 1);
+    }
+
+    #[test]
+    fn a_key_filed_again_in_the_same_generation_is_found_once_with_its_newer_entry() {
+        let t0 = Instant::now();
+        let mut table = LingeringTable::default();
+        table.insert(key("a"), entry(t0 + Duration::from_secs(1)));
+        table.insert(key("b"), entry(t0 + Duration::from_secs(1)));
+        table.insert(key("a"), entry(t0 + Duration::from_secs(2)));
+        assert_eq!(table.generations.len(), 1);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.iter().count(), 2);
+        let a = table.get(&key("a")).map(|e| e.deadline);
+        assert_eq!(a, Some(t0 + Duration::from_secs(2)));
+        let gone = table.expire(t0 + Duration::from_secs(1));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].0, key("b"));
+        assert!(table.get(&key("a")).is_some());
+        assert_eq!(table.expire(t0 + Duration::from_secs(2)).len(), 1);
+        assert!(table.generations.is_empty());
+    }
+
+    #[test]
+    fn thousands_of_entries_are_each_found_until_they_expire() {
+        let t0 = Instant::now();
+        let mut table = LingeringTable::default();
+        for i in 0..5_000u64 {
+            table.insert(
+                key(&i.to_string()),
+                entry(t0 + Duration::from_millis(i * 4)),
+            );
+        }
+        assert_eq!(table.len(), 5_000);
+        assert!((0..5_000u64).all(|i| table.get(&key(&i.to_string())).is_some()));
+        assert!(table.get(&key("x")).is_none());
+        let gone = table.expire(t0 + Duration::from_millis(9_996));
+        assert_eq!(gone.len(), 2_500);
+        assert!((0..2_500u64).all(|i| table.get(&key(&i.to_string())).is_none()));
+        assert!((2_500..5_000u64).all(|i| table.get(&key(&i.to_string())).is_some()));
     }
 }
