@@ -47,26 +47,37 @@ const GENERATION: Duration = Duration::from_secs(4);
 
 /// Lingering transactions by key, with their deadlines in order.
 ///
-/// A registrar keeps hundreds of thousands of them (two per registration, for 32 s). In one
-/// map, each time it doubled its rehash moved every entry at once, a pause of a hundred
-/// milliseconds and more (and a page fault per new page) in the middle of the traffic, enough
-/// for clients to retransmit. So the table is cut into generations by deadline, each
-/// [`GENERATION`] wide, sized like the previous generation: a generation holds a few
-/// seconds' worth, and the oldest one is dropped whole once it has expired. (Measured on the
-/// benchmark machine: one map of ~330-byte entries paused 110 ms growing past 229,000
-/// entries and 190 ms past 459,000.)
+/// A registrar keeps hundreds of thousands of them (two per registration, for 32 s). The
+/// entries are kept in generations by deadline, each [`GENERATION`] wide and sized like the
+/// one before, in deadline order: the oldest generation is dropped whole once it has
+/// expired, and a steady load never grows one. One index over all generations finds an entry
+/// by its key's hash (one keyed SipHash for the table: keys come from the network). An index
+/// slot is 16 bytes and carries its hash, so growing the index moves slots without reading
+/// the entries or hashing a key again.
 ///
-/// Each entry is stored once, in its generation's list in deadline order; the generation's
-/// index holds only its position (4 bytes), found by the key's hash. A key is hashed once per
-/// lookup, with one keyed SipHash for the whole table (keys come from the network), and that
-/// hash serves every generation. (A map from key to entry plus a queue of keys for the
-/// deadlines kept the 120-byte key three times: about 600 of the 1,400 bytes an entry cost.)
+/// History, measured on the benchmark machine: one map of ~330-byte entries paused the stack
+/// 110 ms growing past 229,000 entries and 190 ms past 459,000; then a map per generation
+/// (keyed by the 120-byte transaction key, with a queue of keys for the deadlines) kept
+/// each key three times, about 600 of the 1,400 bytes an entry cost, and a request that
+/// matched nothing (every new REGISTER) probed every generation's map, a cache miss each.
 #[derive(Debug, Default)]
 pub(crate) struct LingeringTable {
     /// Oldest first; deadlines never overlap between generations.
     generations: VecDeque<Generation>,
-    /// Hashes keys for every generation.
+    /// The sequence number of the oldest generation; the next ones follow it.
+    oldest: u32,
+    /// Where each live entry is.
+    index: HashTable<Slot>,
+    /// Hashes keys.
     hasher: RandomState,
+}
+
+/// One live entry's place.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u64,
+    generation: u32,
+    position: u32,
 }
 
 #[derive(Debug)]
@@ -76,8 +87,6 @@ struct Generation {
     /// Entries in insertion order, which is deadline order (timer J is the same for every
     /// entry); `None` once expired, or replaced by a newer entry under the same key.
     entries: Vec<Option<Filed>>,
-    /// Where each live entry is in `entries`, by the hash of its key.
-    index: HashTable<u32>,
     /// Entries before this one have expired.
     expired: usize,
 }
@@ -89,63 +98,46 @@ struct Filed {
     entry: Lingering,
 }
 
-impl Generation {
-    fn with_capacity(first: Instant, size: usize) -> Self {
-        Generation {
-            first,
-            entries: Vec::with_capacity(size),
-            index: HashTable::with_capacity(size),
-            expired: 0,
-        }
+impl LingeringTable {
+    /// The entry a slot points at.
+    fn filed(&self, slot: &Slot) -> Option<&Filed> {
+        let g = slot.generation.wrapping_sub(self.oldest) as usize;
+        self.generations
+            .get(g)?
+            .entries
+            .get(slot.position as usize)?
+            .as_ref()
     }
 
-    /// The position of the live entry filed under `key`.
-    fn position(&self, hash: u64, key: &TransactionKey) -> Option<usize> {
-        let at = |i: &u32| self.entries.get(*i as usize).and_then(Option::as_ref);
+    /// The slot of the live entry filed under `key`.
+    fn slot(&self, hash: u64, key: &TransactionKey) -> Option<Slot> {
         self.index
-            .find(hash, |i| at(i).is_some_and(|f| f.key == *key))
-            .map(|i| *i as usize)
+            .find(hash, |s| self.filed(s).is_some_and(|f| f.key == *key))
+            .copied()
     }
 
-    /// Takes the entry at `position` out of the index and the list.
-    fn take(&mut self, position: usize) -> Option<Filed> {
-        let filed = self.entries.get_mut(position)?.take()?;
-        if let Ok(slot) = self
-            .index
-            .find_entry(filed.hash, |i| *i as usize == position)
-        {
-            slot.remove();
+    /// Takes the entry a slot points at out of its generation and the index.
+    fn take(&mut self, slot: Slot) -> Option<Filed> {
+        let g = slot.generation.wrapping_sub(self.oldest) as usize;
+        let filed = self
+            .generations
+            .get_mut(g)?
+            .entries
+            .get_mut(slot.position as usize)?
+            .take()?;
+        if let Ok(found) = self.index.find_entry(filed.hash, |s| {
+            s.generation == slot.generation && s.position == slot.position
+        }) {
+            found.remove();
         }
         Some(filed)
     }
 
-    fn push(&mut self, filed: Filed) {
-        let Ok(position) = u32::try_from(self.entries.len()) else {
-            // Four billion entries in four seconds cannot happen; if it did, the entry is
-            // only not findable: it still expires with its generation.
-            self.entries.push(Some(filed));
-            return;
-        };
-        let entries = &self.entries;
-        self.index.insert_unique(filed.hash, position, |i| {
-            entries
-                .get(*i as usize)
-                .and_then(Option::as_ref)
-                .map_or(0, |f| f.hash)
-        });
-        self.entries.push(Some(filed));
-    }
-}
-
-impl LingeringTable {
     /// Files `entry` under `key` (replacing an older entry under the same key).
     pub(crate) fn insert(&mut self, key: TransactionKey, entry: Lingering) {
         let hash = self.hasher.hash_one(&key);
-        for g in &mut self.generations {
-            if let Some(position) = g.position(hash, &key) {
-                g.take(position);
-                break;
-            }
+        if let Some(old) = self.slot(hash, &key) {
+            self.take(old);
         }
         let deadline = entry.deadline;
         let fits = self
@@ -153,49 +145,79 @@ impl LingeringTable {
             .back()
             .is_some_and(|g| deadline >= g.first && deadline < g.first + GENERATION);
         if !fits {
+            if self.generations.is_empty() {
+                // Sequence numbers only need to be consecutive among the live generations.
+                self.oldest = 0;
+            }
             // Sized like the one before, so a steady load never grows a generation.
             let size = self.generations.back().map_or(0, |g| g.entries.len());
-            self.generations
-                .push_back(Generation::with_capacity(deadline, size));
+            self.generations.push_back(Generation {
+                first: deadline,
+                entries: Vec::with_capacity(size),
+                expired: 0,
+            });
         }
-        if let Some(g) = self.generations.back_mut() {
-            g.push(Filed { hash, key, entry });
-        }
+        let newest = self.generations.len().saturating_sub(1);
+        let Some(g) = self.generations.back_mut() else {
+            return;
+        };
+        let (Ok(generation), Ok(position)) =
+            (u32::try_from(newest), u32::try_from(g.entries.len()))
+        else {
+            // Four billion entries in four seconds cannot happen; if it did, the entry would
+            // only be unfindable: it still expires with its generation.
+            g.entries.push(Some(Filed { hash, key, entry }));
+            return;
+        };
+        g.entries.push(Some(Filed { hash, key, entry }));
+        let slot = Slot {
+            hash,
+            generation: self.oldest.wrapping_add(generation),
+            position,
+        };
+        self.index.insert_unique(hash, slot, |s| s.hash);
     }
 
     /// The entry filed under `key`.
     pub(crate) fn get(&self, key: &TransactionKey) -> Option<&Lingering> {
-        if self.generations.is_empty() {
+        if self.index.is_empty() {
             return None;
         }
         let hash = self.hasher.hash_one(key);
-        self.generations.iter().rev().find_map(|g| {
-            let position = g.position(hash, key)?;
-            g.entries
-                .get(position)
-                .and_then(Option::as_ref)
-                .map(|f| &f.entry)
-        })
+        let slot = self.slot(hash, key)?;
+        self.filed(&slot).map(|f| &f.entry)
     }
 
     /// Removes and returns the entries whose deadline is at or before `now`.
     pub(crate) fn expire(&mut self, now: Instant) -> Vec<(TransactionKey, Lingering)> {
         let mut out = Vec::new();
-        while let Some(g) = self.generations.front_mut() {
-            while g.expired < g.entries.len() {
-                let position = g.expired;
-                let due = g.entries[position]
-                    .as_ref()
-                    .is_none_or(|f| f.entry.deadline <= now);
-                if !due {
-                    return out;
-                }
-                if let Some(filed) = g.take(position) {
-                    out.push((filed.key, filed.entry));
-                }
+        while let Some(g) = self.generations.front() {
+            if g.expired == g.entries.len() {
+                self.generations.pop_front();
+                self.oldest = self.oldest.wrapping_add(1);
+                continue;
+            }
+            let position = g.expired;
+            let filed = g.entries[position].as_ref();
+            if filed.is_some_and(|f| f.entry.deadline > now) {
+                return out;
+            }
+            let slot = filed.and_then(|f| {
+                Some(Slot {
+                    hash: f.hash,
+                    generation: self.oldest,
+                    position: u32::try_from(position).ok()?,
+                })
+            });
+            if let Some(filed) = slot.and_then(|s| self.take(s)) {
+                out.push((filed.key, filed.entry));
+            } else if let Some(g) = self.generations.front_mut() {
+                // An entry the index cannot name (see `insert`) still goes.
+                g.entries[position] = None;
+            }
+            if let Some(g) = self.generations.front_mut() {
                 g.expired += 1;
             }
-            self.generations.pop_front();
         }
         out
     }
@@ -210,7 +232,7 @@ impl LingeringTable {
     /// How many linger.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.generations.iter().map(|g| g.index.len()).sum()
+        self.index.len()
     }
 }
 
