@@ -5,7 +5,7 @@
 #   bench/register.sh
 #
 # Environment (defaults in brackets):
-#   RATES             calls/s to try, rising [500 1000 2000 4000 8000 16000]
+#   RATES             calls/s to try, rising [4000 16000 24000 28000 30000 32000 34000 36000]
 #   SECONDS_PER_RATE  seconds of calls per rate [10]
 #   USERS             users registered in the rate steps [10000]
 #   MEMORY_USERS      distinct users registered once for the memory figure [100000]
@@ -74,7 +74,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-RATES="${RATES:-500 1000 2000 4000 8000 16000}"
+RATES="${RATES:-4000 16000 24000 28000 30000 32000 34000 36000}"
 SECONDS_PER_RATE="${SECONDS_PER_RATE:-10}"
 USERS="${USERS:-10000}"
 MEMORY_USERS="${MEMORY_USERS:-100000}"
