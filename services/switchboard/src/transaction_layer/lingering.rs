@@ -48,9 +48,9 @@ const GENERATION: Duration = Duration::from_secs(4);
 /// Lingering transactions by key, with their deadlines in order.
 ///
 /// A registrar keeps hundreds of thousands of them (two per registration, for 32 s). The
-/// entries are kept in generations by deadline, each [`GENERATION`] wide and sized like the
-/// one before, in deadline order: the oldest generation is dropped whole once it has
-/// expired, and a steady load never grows one. One index over all generations finds an entry
+/// entries are kept in generations by deadline, each [`GENERATION`] wide, in deadline
+/// order, in lists that grow a chunk at a time: the oldest generation is dropped whole once
+/// it has expired. One index over all generations finds an entry
 /// by its key's hash (one keyed SipHash for the table: keys come from the network). An index
 /// slot is 16 bytes and carries its hash, so growing the index moves slots without reading
 /// the entries or hashing a key again.
@@ -86,9 +86,62 @@ struct Generation {
     first: Instant,
     /// Entries in insertion order, which is deadline order (timer J is the same for every
     /// entry); `None` once expired, or replaced by a newer entry under the same key.
-    entries: Vec<Option<Filed>>,
+    entries: ChunkedList,
     /// Entries before this one have expired.
     expired: usize,
+}
+
+/// Entries per chunk of a generation's list (about 350 KiB).
+const CHUNK: usize = 1024;
+
+/// A list that grows a chunk at a time: a growing `Vec` of a generation's entries moved
+/// (and wrote to fresh pages) everything it held each time it doubled, under a rising load
+/// tens of megabytes at once, and kept up to twice the room it needed. Chunks whose entries
+/// have all expired are freed before their generation ends.
+#[derive(Debug, Default)]
+struct ChunkedList {
+    chunks: Vec<Vec<Option<Filed>>>,
+    len: usize,
+}
+
+impl ChunkedList {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, filed: Filed) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(Some(filed));
+            self.len += 1;
+        }
+    }
+
+    fn get(&self, position: usize) -> Option<&Filed> {
+        self.chunks
+            .get(position / CHUNK)?
+            .get(position % CHUNK)?
+            .as_ref()
+    }
+
+    fn get_mut(&mut self, position: usize) -> Option<&mut Option<Filed>> {
+        self.chunks
+            .get_mut(position / CHUNK)?
+            .get_mut(position % CHUNK)
+    }
+
+    /// Frees the chunk holding `position` (every entry in it has gone).
+    fn release_chunk_of(&mut self, position: usize) {
+        if let Some(chunk) = self.chunks.get_mut(position / CHUNK) {
+            *chunk = Vec::new();
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Filed> {
+        self.chunks.iter().flatten().flatten()
+    }
 }
 
 #[derive(Debug)]
@@ -102,11 +155,7 @@ impl LingeringTable {
     /// The entry a slot points at.
     fn filed(&self, slot: &Slot) -> Option<&Filed> {
         let g = slot.generation.wrapping_sub(self.oldest) as usize;
-        self.generations
-            .get(g)?
-            .entries
-            .get(slot.position as usize)?
-            .as_ref()
+        self.generations.get(g)?.entries.get(slot.position as usize)
     }
 
     /// The slot of the live entry filed under `key`.
@@ -149,11 +198,9 @@ impl LingeringTable {
                 // Sequence numbers only need to be consecutive among the live generations.
                 self.oldest = 0;
             }
-            // Sized like the one before, so a steady load never grows a generation.
-            let size = self.generations.back().map_or(0, |g| g.entries.len());
             self.generations.push_back(Generation {
                 first: deadline,
-                entries: Vec::with_capacity(size),
+                entries: ChunkedList::default(),
                 expired: 0,
             });
         }
@@ -166,10 +213,10 @@ impl LingeringTable {
         else {
             // Four billion entries in four seconds cannot happen; if it did, the entry would
             // only be unfindable: it still expires with its generation.
-            g.entries.push(Some(Filed { hash, key, entry }));
+            g.entries.push(Filed { hash, key, entry });
             return;
         };
-        g.entries.push(Some(Filed { hash, key, entry }));
+        g.entries.push(Filed { hash, key, entry });
         let slot = Slot {
             hash,
             generation: self.oldest.wrapping_add(generation),
@@ -198,7 +245,7 @@ impl LingeringTable {
                 continue;
             }
             let position = g.expired;
-            let filed = g.entries[position].as_ref();
+            let filed = g.entries.get(position);
             if filed.is_some_and(|f| f.entry.deadline > now) {
                 return out;
             }
@@ -211,12 +258,19 @@ impl LingeringTable {
             });
             if let Some(filed) = slot.and_then(|s| self.take(s)) {
                 out.push((filed.key, filed.entry));
-            } else if let Some(g) = self.generations.front_mut() {
+            } else if let Some(gone) = self
+                .generations
+                .front_mut()
+                .and_then(|g| g.entries.get_mut(position))
+            {
                 // An entry the index cannot name (see `insert`) still goes.
-                g.entries[position] = None;
+                *gone = None;
             }
             if let Some(g) = self.generations.front_mut() {
                 g.expired += 1;
+                if g.expired.is_multiple_of(CHUNK) {
+                    g.entries.release_chunk_of(position);
+                }
             }
         }
         out
@@ -226,7 +280,7 @@ impl LingeringTable {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&TransactionKey, &Lingering)> {
         self.generations
             .iter()
-            .flat_map(|g| g.entries.iter().flatten().map(|f| (&f.key, &f.entry)))
+            .flat_map(|g| g.entries.iter().map(|f| (&f.key, &f.entry)))
     }
 
     /// How many linger.
@@ -362,5 +416,33 @@ mod tests {
         assert_eq!(gone.len(), 2_500);
         assert!((0..2_500u64).all(|i| table.get(&key(&i.to_string())).is_none()));
         assert!((2_500..5_000u64).all(|i| table.get(&key(&i.to_string())).is_some()));
+    }
+
+    #[test]
+    fn a_generation_spanning_several_chunks_frees_them_as_they_expire() {
+        let t0 = Instant::now();
+        let mut table = LingeringTable::default();
+        let n = 3 * CHUNK as u64;
+        for i in 0..n {
+            table.insert(
+                key(&i.to_string()),
+                entry(t0 + Duration::from_micros(i * 1000)),
+            );
+        }
+        assert_eq!(table.generations.len(), 1);
+        let cut = 2 * CHUNK as u64 + 100;
+        let gone = table.expire(t0 + Duration::from_micros((cut - 1) * 1000));
+        assert_eq!(gone.len() as u64, cut);
+        let chunks = &table.generations[0].entries.chunks;
+        assert!(chunks[0].capacity() == 0 && chunks[1].capacity() == 0);
+        assert!(chunks[2].capacity() > 0);
+        assert!((0..cut).all(|i| table.get(&key(&i.to_string())).is_none()));
+        assert!((cut..n).all(|i| table.get(&key(&i.to_string())).is_some()));
+        assert_eq!(table.iter().count() as u64, n - cut);
+        assert_eq!(
+            table.expire(t0 + Duration::from_secs(4)).len() as u64,
+            n - cut
+        );
+        assert!(table.generations.is_empty() && table.len() == 0);
     }
 }
