@@ -25,8 +25,8 @@ fn main() -> ExitCode {
 
 /// Turns transparent huge pages off for this process: on the benchmark VM the first touch of
 /// a 2 MiB page took about 1.7 ms, and as lingering transactions grew the heap those faults
-/// were a sixth of the server's CPU and its p99 latency (see docs/PERFORMANCE.md,
-/// "Transparent huge pages"). Failing is harmless: only speed is lost.
+/// were a sixth of the server's CPU and its p99 latency (docs/PERFORMANCE.md, "Registrar",
+/// "Transparent huge pages off"). Failing is harmless: only speed is lost.
 fn without_transparent_huge_pages() {
     if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
         eprintln!("switchboard: warning: cannot turn transparent huge pages off: {e}");
