@@ -198,8 +198,6 @@ impl TransactionActor {
                 flow: self.flow,
                 deadline,
                 call_id: self.call_id.clone(),
-                method: self.method.clone(),
-                kind: self.kind,
             },
         });
     }

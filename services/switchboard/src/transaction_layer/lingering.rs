@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use sip::Method;
 use sip::transaction::TransactionKey;
 
 use crate::metrics::TransactionKind;
@@ -36,11 +35,10 @@ pub(crate) struct Lingering {
     pub(crate) deadline: Instant,
     /// The request's Call-ID.
     pub(crate) call_id: String,
-    /// The request's method.
-    pub(crate) method: Method,
-    /// The transaction kind (always non-INVITE server; kept for the metrics' label).
-    pub(crate) kind: TransactionKind,
 }
+
+/// What every lingering transaction is (its method is its key's).
+pub(crate) const LINGERING_KIND: TransactionKind = TransactionKind::NonInviteServer;
 
 /// How much of timer J one generation of the table covers (by deadline).
 const GENERATION: Duration = Duration::from_secs(4);
@@ -165,17 +163,18 @@ impl LingeringTable {
             .copied()
     }
 
-    /// Takes the entry a slot points at out of its generation and the index.
-    fn take(&mut self, slot: Slot) -> Option<Filed> {
-        let g = slot.generation.wrapping_sub(self.oldest) as usize;
+    /// Takes the entry at `position` of generation `generation` out of the list and the
+    /// index.
+    fn take(&mut self, generation: u32, position: usize) -> Option<Filed> {
+        let g = generation.wrapping_sub(self.oldest) as usize;
         let filed = self
             .generations
             .get_mut(g)?
             .entries
-            .get_mut(slot.position as usize)?
+            .get_mut(position)?
             .take()?;
         if let Ok(found) = self.index.find_entry(filed.hash, |s| {
-            s.generation == slot.generation && s.position == slot.position
+            s.generation == generation && s.position as usize == position
         }) {
             found.remove();
         }
@@ -186,7 +185,7 @@ impl LingeringTable {
     pub(crate) fn insert(&mut self, key: TransactionKey, entry: Lingering) {
         let hash = self.hasher.hash_one(&key);
         if let Some(old) = self.slot(hash, &key) {
-            self.take(old);
+            self.take(old.generation, old.position as usize);
         }
         let deadline = entry.deadline;
         let fits = self
@@ -245,26 +244,14 @@ impl LingeringTable {
                 continue;
             }
             let position = g.expired;
-            let filed = g.entries.get(position);
-            if filed.is_some_and(|f| f.entry.deadline > now) {
+            if g.entries
+                .get(position)
+                .is_some_and(|f| f.entry.deadline > now)
+            {
                 return out;
             }
-            let slot = filed.and_then(|f| {
-                Some(Slot {
-                    hash: f.hash,
-                    generation: self.oldest,
-                    position: u32::try_from(position).ok()?,
-                })
-            });
-            if let Some(filed) = slot.and_then(|s| self.take(s)) {
+            if let Some(filed) = self.take(self.oldest, position) {
                 out.push((filed.key, filed.entry));
-            } else if let Some(gone) = self
-                .generations
-                .front_mut()
-                .and_then(|g| g.entries.get_mut(position))
-            {
-                // An entry the index cannot name (see `insert`) still goes.
-                *gone = None;
             }
             if let Some(g) = self.generations.front_mut() {
                 g.expired += 1;
@@ -322,8 +309,6 @@ mod tests {
             },
             deadline,
             call_id: "c".into(),
-            method: Method::Register,
-            kind: TransactionKind::NonInviteServer,
         }
     }
 

@@ -59,7 +59,7 @@ pub use messages::{
 pub use shards::{ShardRouter, shard_of};
 
 use actor::TxSetup;
-use lingering::{Lingering, LingeringTable};
+use lingering::{LINGERING_KIND, Lingering, LingeringTable};
 use machine::Machine;
 use messages::{
     CancelInvite, InjectLocalPanic, Linger, ListLocalTransactions, MatchedRequest, MatchedResponse,
@@ -312,21 +312,21 @@ impl TransactionLayer {
         if let Some(m) = &self.services.metrics {
             m.retransmission(crate::metrics::Direction::In);
             m.retransmission(crate::metrics::Direction::Out);
-            m.message_out(&entry.method, Some(entry.status));
+            m.message_out(key.method(), Some(entry.status));
         }
         crate::stats::SipCounters::bump(&self.services.counters.responses_sent);
-        let publish = self.services.events.is_some() && routine_events(&entry.method);
+        let publish = self.services.events.is_some() && routine_events(key.method());
         for direction in ["in", "out"].into_iter().filter(|_| publish) {
             self.services.publish(
                 EventDraft::new(Layer::Transaction, &entry.call_id)
                     .kind("retransmission")
                     .transaction(key.to_string())
-                    .method(entry.method.as_str())
+                    .method(key.method().as_str())
                     .status(entry.status)
                     .detail(serde_json::json!({
                         "direction": direction,
                         "total": 1,
-                        "kind": entry.kind.as_str(),
+                        "kind": LINGERING_KIND.as_str(),
                     })),
             );
         }
@@ -344,20 +344,20 @@ impl TransactionLayer {
 
     fn end_lingering(&self, key: &TransactionKey, entry: &Lingering) {
         if let Some(m) = &self.services.metrics {
-            m.transaction_ended(entry.kind);
+            m.transaction_ended(LINGERING_KIND);
         }
-        if self.services.events.is_none() || !routine_events(&entry.method) {
+        if self.services.events.is_none() || !routine_events(key.method()) {
             return;
         }
         let mut draft = EventDraft::new(Layer::Transaction, &entry.call_id)
             .kind("state")
             .transaction(key.to_string())
-            .method(entry.method.as_str())
+            .method(key.method().as_str())
             .status(entry.status)
             .cause("timer");
         draft.from_state = Some(TransactionState::Completed.as_str().to_owned());
         draft.to_state = Some(TransactionState::Terminated.as_str().to_owned());
-        draft.detail = Some(serde_json::json!({ "kind": entry.kind.as_str() }));
+        draft.detail = Some(serde_json::json!({ "kind": LINGERING_KIND.as_str() }));
         self.services.publish(draft);
     }
 
@@ -576,7 +576,7 @@ impl TransactionLayer {
             });
         let lingering = self.lingering.iter().map(|(key, e)| TransactionInfo {
             key: key.clone(),
-            kind: e.kind,
+            kind: LINGERING_KIND,
             call_id: e.call_id.clone(),
         });
         live.chain(lingering).collect()
