@@ -522,14 +522,7 @@ impl CallMachine {
 
     /// Ends an answered call that `side` has left: BYE to the other side.
     fn end_other(&mut self, side: Side, cause: &str, by: HangupBy) {
-        self.actions.push(CallAction::Bye(side.other()));
-        self.actions.push(CallAction::StopMedia);
-        self.finish(
-            CallState::Disconnected,
-            cause,
-            Disposition::Answered,
-            Some(by),
-        );
+        self.hang_up(&[side.other()], cause, by);
     }
 
     /// Ends an answered call from Switchboard's side: BYE both ways.
@@ -537,8 +530,14 @@ impl CallMachine {
         if self.state != CallState::Confirmed {
             return;
         }
-        self.actions.push(CallAction::Bye(Side::Caller));
-        self.actions.push(CallAction::Bye(Side::Callee));
+        self.hang_up(&[Side::Caller, Side::Callee], cause, by);
+    }
+
+    /// BYE to `sides`, the media stopped, the answered call disconnected.
+    fn hang_up(&mut self, sides: &[Side], cause: &str, by: HangupBy) {
+        for side in sides {
+            self.actions.push(CallAction::Bye(*side));
+        }
         self.actions.push(CallAction::StopMedia);
         self.finish(
             CallState::Disconnected,
