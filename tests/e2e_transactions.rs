@@ -364,3 +364,25 @@ fn a_bye_for_an_unknown_dialog_gets_481() {
     );
     assert_eq!(metric(&server, "sip_dialogs_active"), 0.0);
 }
+
+/// Huge pages made the first touch of the lingering transactions' memory a stall of about
+/// 1.7 ms per 2 MiB on the benchmark machine (docs/PERFORMANCE.md, "Registrar"): the server
+/// turns them off for itself at start.
+#[test]
+fn the_server_runs_without_transparent_huge_pages() {
+    let server = start_server(0);
+    let pid = server
+        .pid()
+        .unwrap_or_else(|| server.fail("the server has no process"));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| server.fail(&format!("cannot read /proc/{pid}/status: {e}")));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .unwrap_or_else(|| server.fail("this kernel's /proc/PID/status has no THP_enabled line (Linux 5.0 and later have it)"));
+    assert_eq!(
+        line.split_whitespace().nth(1),
+        Some("0"),
+        "transparent huge pages are still on for the server: {line}"
+    );
+}

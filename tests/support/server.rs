@@ -215,6 +215,12 @@ impl Server {
         );
     }
 
+    /// The server process' id while it runs (outside a network namespace it is the
+    /// switchboard process itself).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stops the server: SIGTERM, up to [`SHUTDOWN_GRACE`] to exit, then
     /// SIGKILL. Returns the exit status, or `None` if it had to be killed.
     pub fn stop(&mut self) -> Option<ExitStatus> {
