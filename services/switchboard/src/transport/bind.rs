@@ -34,16 +34,45 @@ impl BoundListener {
     }
 }
 
-/// Binds UDP and TCP on `addr`. Port 0 picks one free UDP port and uses it for TCP too.
+/// How many UDP ports port 0 tries before giving up because TCP holds each one.
+const PORT_ZERO_ATTEMPTS: usize = 16;
+
+/// Binds UDP and TCP on `addr`. Port 0 picks a free UDP port and uses it for TCP too; when
+/// TCP already uses that port (another program's connection from the same ephemeral
+/// range), it picks another.
 pub fn bind_listener(addr: SocketAddr) -> anyhow::Result<BoundListener> {
-    let udp = bind_udp(addr).with_context(|| format!("cannot bind SIP UDP socket on {addr}"))?;
-    let udp_addr = udp
-        .local_addr()
-        .context("UDP socket has no local address")?;
-    let tcp_addr = SocketAddr::new(addr.ip(), udp_addr.port());
-    let tcp = bind_tcp(tcp_addr)
-        .with_context(|| format!("cannot bind SIP TCP listener on {tcp_addr}"))?;
-    Ok(BoundListener { udp, tcp })
+    bind_listener_with(addr, bind_tcp)
+}
+
+/// [`bind_listener`] with the TCP bind given (tests make it fail).
+fn bind_listener_with(
+    addr: SocketAddr,
+    mut tcp_on: impl FnMut(SocketAddr) -> io::Result<std::net::TcpListener>,
+) -> anyhow::Result<BoundListener> {
+    let attempts = if addr.port() == 0 {
+        PORT_ZERO_ATTEMPTS
+    } else {
+        1
+    };
+    let mut attempt = 1;
+    loop {
+        let udp =
+            bind_udp(addr).with_context(|| format!("cannot bind SIP UDP socket on {addr}"))?;
+        let udp_addr = udp
+            .local_addr()
+            .context("UDP socket has no local address")?;
+        let tcp_addr = SocketAddr::new(addr.ip(), udp_addr.port());
+        match tcp_on(tcp_addr) {
+            Ok(tcp) => return Ok(BoundListener { udp, tcp }),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < attempts => {
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot bind SIP TCP listener on {tcp_addr}"));
+            }
+        }
+    }
 }
 
 fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
@@ -116,5 +145,52 @@ mod tests {
                 .reuse_address()
                 .expect("SO_REUSEADDR")
         );
+    }
+
+    #[test]
+    fn port_zero_tries_another_port_while_tcp_holds_the_one_picked() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let mut tried = Vec::new();
+        let bound = bind_listener_with(addr, |a| {
+            tried.push(a.port());
+            if tried.len() < 4 {
+                Err(io::ErrorKind::AddrInUse.into())
+            } else {
+                bind_tcp(a)
+            }
+        })
+        .expect("the fourth port is free");
+        assert_eq!(tried.len(), 4);
+        let port = bound.udp_addr().expect("udp addr").port();
+        assert_eq!(Some(&port), tried.last());
+        assert_eq!(bound.tcp_addr().expect("tcp addr").port(), port);
+        // Always taken: it gives up after PORT_ZERO_ATTEMPTS ports, naming the last.
+        let mut count = 0;
+        let e = bind_listener_with(addr, |_| {
+            count += 1;
+            Err(io::ErrorKind::AddrInUse.into())
+        })
+        .expect_err("every port taken");
+        assert_eq!(count, PORT_ZERO_ATTEMPTS);
+        assert!(
+            format!("{e:#}").contains("cannot bind SIP TCP listener"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn a_fixed_port_is_not_swapped_for_another() {
+        let held = bind_udp("127.0.0.1:0".parse().expect("addr")).expect("udp");
+        let port = held.local_addr().expect("addr").port();
+        drop(held);
+        let mut count = 0;
+        let addr = SocketAddr::new("127.0.0.1".parse().expect("ip"), port);
+        let e = bind_listener_with(addr, |_| {
+            count += 1;
+            Err(io::ErrorKind::AddrInUse.into())
+        })
+        .expect_err("the TCP side is taken");
+        assert_eq!(count, 1);
+        assert!(format!("{e:#}").contains(&port.to_string()), "{e:#}");
     }
 }
